@@ -1,0 +1,57 @@
+"""World candidates: ``world:oracle`` draws what the prompt asks; ``world:noisy:...`` errs at set rates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from bench.candidates import register_candidate_kind
+from bench.spec import parse_options, take
+from bench.types import GenerationFailure, Prompt
+from bench.world.grammar import parse_prompt
+from bench.world.noise import KINDS, ErrorRates, apply_errors
+from bench.world.render import paint, stable_seed
+from bench.world.scene import LayoutError, ObjectSpec, SceneSpec, layout
+
+FREE_SCENE = SceneSpec((ObjectSpec(),))  # what a world candidate draws for text outside the grammar
+
+
+class WorldCandidate:
+    """Renders the scene the prompt text asks for, after applying known error rates."""
+
+    batch_size = 64
+
+    def __init__(self, spec: str, rates: ErrorRates | None = None, size: int = 64) -> None:
+        self.spec, self.rates, self.size = spec, rates or ErrorRates(), size
+
+    def scene_for(self, text: str, seed: int) -> SceneSpec:
+        scene = parse_prompt(text) or FREE_SCENE
+        if any(getattr(self.rates, k) for k in KINDS):
+            scene = apply_errors(scene, self.rates, np.random.default_rng(stable_seed("noise", text, seed)))
+        return scene
+
+    def generate(self, requests: Sequence[tuple[Prompt, int]]) -> list[Image.Image | GenerationFailure]:
+        out: list[Image.Image | GenerationFailure] = []
+        for prompt, seed in requests:
+            rng = np.random.default_rng(stable_seed("world", prompt.text, seed))
+            try:
+                out.append(paint(layout(self.scene_for(prompt.text, seed), rng, self.size), rng))
+            except LayoutError as e:
+                out.append(GenerationFailure(f"prompt {prompt.id}: {e}"))
+        return out
+
+
+@register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1")
+def _world(rest: str, spec: str) -> WorldCandidate:
+    name, _, opts = rest.partition(":")
+    options = parse_options(opts, spec)
+    size = take(options, "size", int, 64, spec)
+    if name == "oracle":
+        if options:
+            raise ValueError(f"world:oracle takes only size=N, got {', '.join(options)} in {spec!r}")
+        return WorldCandidate(spec, None, size)
+    if name == "noisy":
+        return WorldCandidate(spec, ErrorRates.parse(",".join(f"{k}={v}" for k, v in options.items())), size)
+    raise ValueError(f"unknown world candidate {spec!r}; use world:oracle or world:noisy:KIND=RATE,...")

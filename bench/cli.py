@@ -1,0 +1,82 @@
+"""The ``gauntlet`` command line: run, suites, candidates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.progress import Progress
+from bench.report import print_failures, print_table, results_json
+
+DEFAULT_CANDIDATES = (
+    "world:oracle",
+    "world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1",
+    "world:noisy:count=0.4,position=0.3",
+)
+DEFAULT_SUITES = ("geneval-world",)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="gauntlet", description="Text-to-image evaluation and gating harness.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run candidates through suites (default: the Shapes-world demo)")
+    r.add_argument("--candidate", action="append", metavar="SPEC",
+                   help=f"candidate spec, repeatable (default: {', '.join(DEFAULT_CANDIDATES)})")
+    r.add_argument("--suite", action="append", metavar="NAME",
+                   help=f"suite name[:options], repeatable (default: {', '.join(DEFAULT_SUITES)})")
+    r.add_argument("--images-per-prompt", type=int, default=4, metavar="N", help="seeds per prompt (default 4)")
+    r.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    r.add_argument("--limit", type=int, metavar="N", help="at most N prompts per category")
+    r.add_argument("--out", type=Path, default=Path("gauntlet-runs"), metavar="DIR",
+                   help="where run folders go (default ./gauntlet-runs); reruns resume from it")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_parser("suites", help="list the suites")
+    sub.add_parser("candidates", help="list the candidate kinds")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "suites":
+            from suites import suite_names
+
+            for name, desc in suite_names().items():
+                print(f"{name:<16} {desc}")
+            return 0
+        if args.command == "candidates":
+            from bench.candidates import candidate_kinds
+
+            for kind, example in candidate_kinds().items():
+                print(f"{kind:<10} {example}")
+            return 0
+        return _run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"gauntlet: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bench.runner import run
+
+    if args.images_per_prompt < 1:
+        raise ValueError("--images-per-prompt must be at least 1")
+    progress = Progress(enabled=not args.quiet)
+    outcomes = []
+    for spec in args.candidate or DEFAULT_CANDIDATES:
+        outcome = run(spec, args.suite or DEFAULT_SUITES, args.out, args.images_per_prompt, args.seed,
+                      args.limit, progress)
+        print_failures(outcome, progress.console)
+        outcomes.append(outcome)
+    if args.format == "json":
+        print(json.dumps(results_json(outcomes), indent=2))
+    else:
+        print_table(outcomes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""What ``gauntlet run`` prints: a table per suite, or JSON, and failures on stderr."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.runner import RunOutcome
+
+
+def results_json(outcomes: Sequence[RunOutcome]) -> dict:
+    """``{candidate: {suite: {overall, ci, n, categories: {name: {score, ci, n}}}}}``."""
+    return {o.candidate: {s: r.to_json() for s, r in o.results.items()} for o in outcomes}
+
+
+def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) -> None:
+    console = console or Console(width=None if Console().is_terminal else 160)
+    suites = list(dict.fromkeys(s for o in outcomes for s in o.results))
+    for suite in suites:
+        cats = list(dict.fromkeys(c for o in outcomes if suite in o.results for c in o.results[suite].categories))
+        table = Table(title=f"{suite}  (95% bootstrap interval; n images)", title_justify="left")
+        table.add_column("candidate", no_wrap=True)
+        table.add_column("overall [95% CI]", justify="right", no_wrap=True)
+        for c in cats:
+            table.add_column(c, justify="right")
+        table.add_column("n", justify="right")
+        for o in outcomes:
+            r = o.results.get(suite)
+            if r is None:
+                continue
+            cells = [f"{r.categories[c].score:.3f}" if c in r.categories else "-" for c in cats]
+            flag = " (partial)" if o.partial else ""
+            table.add_row(o.candidate + flag, f"{r.overall:.3f} [{r.ci[0]:.2f}, {r.ci[1]:.2f}]", *cells, str(r.n))
+        console.print(table)
+
+
+def print_failures(outcome: RunOutcome, console: Console) -> None:
+    if not outcome.failures:
+        return
+    console.print(f"[bold red]{len(outcome.failures)} image(s) of {outcome.candidate} could not be scored; "
+                  f"the run is marked partial in {outcome.run_dir / 'manifest.json'}:[/]")
+    for f in outcome.failures[:20]:
+        console.print(f"  - {f['reason']}", markup=False, highlight=False)
+    if len(outcome.failures) > 20:
+        console.print(f"  ... and {len(outcome.failures) - 20} more (all listed in the manifest)")

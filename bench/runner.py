@@ -1,0 +1,197 @@
+"""The runner: one candidate over some suites and seeds, resumable at any point.
+
+For each suite, (prompt, seed) requests go through in batches: images already in the store
+are reused, missing ones generated and saved, then judged; each batch is committed before
+the next starts. Aggregates, official outputs and the manifest (the frozen run spec plus
+package versions and counters) are written at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from PIL import Image
+
+from bench.candidates import Candidate, resolve_candidate
+from bench.progress import Progress
+from bench.stats import SuiteResult
+from bench.store import Store
+from bench.types import GenerationFailure, Judgment, Prompt
+from suites import Suite, resolve_suite
+
+PACKAGES = ("gauntlet", "numpy", "pillow", "scipy", "torch", "torchvision", "transformers", "diffusers",
+            "open_clip_torch", "accelerate")
+
+
+@dataclass
+class Counters:
+    generated: int = 0
+    reused_images: int = 0
+    judged: int = 0
+    reused_judgments: int = 0
+    failed: int = 0
+
+
+@dataclass
+class RunOutcome:
+    candidate: str
+    run_dir: Path
+    results: dict[str, SuiteResult]
+    counters: Counters
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failures)
+
+
+def run_dir_name(spec: str) -> str:
+    """A readable, unique folder name for a candidate spec."""
+    slug = re.sub(r"[^A-Za-z0-9._=-]+", "-", spec).strip("-")[:60]
+    return f"{slug}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+
+
+def limit_prompts(prompts: Sequence[Prompt], limit: int | None) -> list[Prompt]:
+    """At most ``limit`` prompts per category, in file order."""
+    if limit is None:
+        return list(prompts)
+    seen: dict[str, int] = {}
+    out = []
+    for p in prompts:
+        if seen.get(p.category, 0) < limit:
+            seen[p.category] = seen.get(p.category, 0) + 1
+            out.append(p)
+    return out
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run(
+    candidate: str | Candidate,
+    suites: Sequence[str | Suite],
+    out: Path,
+    images_per_prompt: int = 4,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run one candidate over ``suites``; resume whatever an earlier run in ``out`` finished."""
+    cand = resolve_candidate(candidate) if isinstance(candidate, str) else candidate
+    suite_objs = [resolve_suite(s) if isinstance(s, str) else s for s in suites]
+    seeds = list(range(seed, seed + images_per_prompt))
+    run_dir = Path(out) / run_dir_name(cand.spec)
+    store = Store(run_dir)
+    progress = progress or Progress(enabled=False)
+    spec = {
+        "candidate": cand.spec,
+        "suites": [{"spec": orig if isinstance(orig, str) else s.name, "name": s.name, "version": s.version,
+                    "judge_id": s.judge_id} for orig, s in zip(suites, suite_objs, strict=True)],
+        "seeds": seeds,
+        "images_per_prompt": images_per_prompt,
+        "limit": limit,
+    }
+    manifest = {"run_spec": spec, "config_hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
+                "packages": package_versions(), "status": "running", "started": time.time()}
+    _write_json(run_dir / "manifest.json", manifest)
+    counters, failures, results = Counters(), [], {}
+    try:
+        for suite in suite_objs:
+            prompts = limit_prompts(suite.prompts(), limit)
+            judgments = _run_suite(cand, suite, prompts, seeds, store, counters, failures, progress)
+            results[suite.name] = suite.aggregate(judgments)
+            paths = {j.image_hash: store.image_path(j.image_hash) for j in judgments}
+            suite.write_official(run_dir / suite.name, judgments, paths, {p.id: p for p in prompts})
+    finally:
+        store.close()
+    aggregates_path = run_dir / "aggregates.json"
+    aggregates = json.loads(aggregates_path.read_text()) if aggregates_path.exists() else {}
+    aggregates.update({name: r.to_json() for name, r in results.items()})
+    _write_json(aggregates_path, aggregates)
+    manifest.update(status="partial" if failures else "complete", partial=bool(failures), failures=failures,
+                    counters=asdict(counters), finished=time.time(),
+                    results={name: r.to_json() for name, r in results.items()})
+    _write_json(run_dir / "manifest.json", manifest)
+    return RunOutcome(cand.spec, run_dir, results, counters, failures)
+
+
+def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list[int], store: Store,
+               counters: Counters, failures: list[dict], progress: Progress) -> list[Judgment]:
+    judge_id = suite.judge_id
+    hashes = store.sample_hashes(cand.spec)
+    done = store.judgments(suite.name, suite.version, judge_id)
+    finished: list[Judgment] = []
+    todo: list[tuple[Prompt, int]] = []
+    for p in prompts:
+        for s in seeds:
+            h = hashes.get((p.text, s))
+            j = done.get((p.id, s, h)) if h else None
+            if j is not None:
+                finished.append(j)
+            else:
+                todo.append((p, s))
+    counters.reused_judgments += len(finished)
+    total = len(prompts) * len(seeds)
+    with progress.bars(f"{suite.name} · {cand.spec}", total, len(finished)) as bars:
+        for i in range(0, len(todo), max(1, cand.batch_size)):
+            batch = todo[i:i + max(1, cand.batch_size)]
+            ready = _images_for(cand, batch, hashes, store, counters, failures, bars)
+            scored = suite.judge([(p, s, im) for p, s, _, im in ready]) if ready else []
+            new = [Judgment(p.id, s, h, p.category, score, record)
+                   for (p, s, h, _), (score, record) in zip(ready, scored, strict=True)]
+            store.add_judgments(suite.name, suite.version, judge_id, new)
+            counters.judged += len(new)
+            finished += new
+            bars.judged(len(batch))
+    order = {(p.id, s): k for k, (p, s) in enumerate((p, s) for p in prompts for s in seeds)}
+    finished.sort(key=lambda j: order[(j.prompt_id, j.seed)])
+    return finished
+
+
+def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, store: Store, counters: Counters,
+                failures: list[dict], bars: object) -> list[tuple[Prompt, int, str, Image.Image]]:
+    ready, missing = [], []
+    for p, s in batch:
+        h = hashes.get((p.text, s))
+        if h and store.image_path(h).exists():
+            ready.append((p, s, h, store.load_image(h)))
+            counters.reused_images += 1
+        else:
+            missing.append((p, s))
+    if missing:
+        images = cand.generate(missing)
+        rows = []
+        for (p, s), im in zip(missing, images, strict=True):
+            if isinstance(im, GenerationFailure):
+                failures.append({"prompt_id": p.id, "seed": s, "reason": im.reason})
+                counters.failed += 1
+                continue
+            h = store.save_image(im)
+            hashes[(p.text, s)] = h
+            rows.append((p.text, s, h))
+            ready.append((p, s, h, im))
+        store.add_samples(cand.spec, rows)
+        counters.generated += len(rows)
+    bars.generated(len(batch))
+    return ready
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,85 @@
+"""Known error rates for world candidates, applied to the scene before rendering.
+
+Each kind is an independent draw per image: ``count`` changes an explicit number by one,
+``color`` recolours a group whose colour the prompt names, ``missing`` drops one group,
+``position`` flips the asked relation. A kind with nothing to act on (no number, no named
+colour, no relation) does nothing, so each rate hits only the GenEval tasks it concerns and
+the expected scores are known in advance (:func:`expected_geneval`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from bench.world.scene import COLORS, OPPOSITE, Relation, SceneSpec
+
+KINDS = ("count", "color", "missing", "position")
+
+
+@dataclass(frozen=True)
+class ErrorRates:
+    count: float = 0.0
+    color: float = 0.0
+    missing: float = 0.0
+    position: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"error rate {f.name}={v} is outside [0, 1]")
+
+    @classmethod
+    def parse(cls, text: str) -> ErrorRates:
+        """``"count=0.2,color=0.1"`` -> rates; unnamed kinds are 0."""
+        rates: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, val = part.partition("=")
+            if not sep or key not in KINDS:
+                raise ValueError(f"bad world:noisy option {part!r}; use KIND=RATE with KIND in {', '.join(KINDS)}")
+            try:
+                rates[key] = float(val)
+            except ValueError:
+                raise ValueError(f"bad rate in world:noisy option {part!r}: not a number") from None
+        return cls(**rates)
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}={getattr(self, k):g}" for k in KINDS if getattr(self, k))
+
+
+def apply_errors(spec: SceneSpec, rates: ErrorRates, rng: np.random.Generator) -> SceneSpec:
+    """The scene a noisy candidate draws instead of ``spec``."""
+    draws = rng.random(len(KINDS))  # always four draws, so the kinds stay independent
+    picks = rng.random(3)
+    if draws[0] < rates.count:
+        counted = [i for i, o in enumerate(spec.objects) if o.count >= 2]
+        if counted:
+            i = counted[int(picks[0] * len(counted))]
+            step = 1 if picks[1] < 0.5 else -1
+            spec = spec.with_object(i, count=spec.objects[i].count + step)
+    if draws[1] < rates.color:
+        colored = [i for i, o in enumerate(spec.objects) if o.color]
+        if colored:
+            i = colored[int(picks[0] * len(colored))]
+            others = [c for c in COLORS if c != spec.objects[i].color]
+            spec = spec.with_object(i, color=others[int(picks[2] * len(others))])
+    if draws[3] < rates.position and spec.relations:
+        spec = SceneSpec(spec.objects, tuple(Relation(r.subject, OPPOSITE[r.relation], r.target) for r in spec.relations))
+    if draws[2] < rates.missing and len(spec.objects) >= 1:
+        spec = spec.without(int(picks[1] * len(spec.objects)))
+    return spec
+
+
+def expected_geneval(rates: ErrorRates) -> dict[str, float]:
+    """The GenEval-world task scores a perfect judge gives a candidate with these rates."""
+    keep = 1.0 - rates.missing
+    return {
+        "single_object": keep,
+        "two_object": keep,
+        "counting": keep * (1 - rates.count),
+        "colors": keep * (1 - rates.color),
+        "position": keep * (1 - rates.position),
+        "color_attr": keep * (1 - rates.color),
+    }

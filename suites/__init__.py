@@ -1,0 +1,69 @@
+"""Suites: a versioned prompt set, a per-image scorer, an aggregate. One folder each.
+
+A suite registers a factory under its name; ``resolve_suite("geneval:detector=PATH")`` builds
+it with options. ``gauntlet suites`` lists the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+from bench.spec import parse_options
+from bench.stats import SuiteResult
+from bench.types import Judgment, Prompt
+
+
+class Suite(Protocol):
+    name: str
+    version: str
+
+    @property
+    def judge_id(self) -> str:
+        """Which judges (model ids, revisions, options) produce this suite's answers."""
+        ...
+
+    def prompts(self) -> list[Prompt]: ...
+
+    def judge(self, batch: Sequence[tuple[Prompt, int, Image.Image]]) -> list[tuple[float, dict[str, Any]]]:
+        """(score, evidence record) for each (prompt, seed, image)."""
+        ...
+
+    def aggregate(self, judgments: Sequence[Judgment]) -> SuiteResult: ...
+
+    def write_official(self, out_dir: Path, judgments: Sequence[Judgment], image_paths: dict[str, Path],
+                       prompts: dict[str, Prompt]) -> list[Path]:
+        """Write the reference implementation's own output files; return their paths."""
+        ...
+
+
+_SUITES: dict[str, tuple[Callable[[dict[str, str]], Suite], str]] = {}
+
+
+def register_suite(name: str, description: str) -> Callable:
+    def deco(factory: Callable[[dict[str, str]], Suite]) -> Callable[[dict[str, str]], Suite]:
+        _SUITES[name] = (factory, description)
+        return factory
+
+    return deco
+
+
+def suite_names() -> dict[str, str]:
+    _load_builtin()
+    return {k: d for k, (_, d) in sorted(_SUITES.items())}
+
+
+def resolve_suite(spec: str) -> Suite:
+    """``name[:key=value,...]`` -> a suite instance."""
+    _load_builtin()
+    name, _, opts = spec.partition(":")
+    if name not in _SUITES:
+        raise ValueError(f"unknown suite {name!r}; known: {', '.join(sorted(_SUITES))} (see `gauntlet suites`)")
+    return _SUITES[name][0](parse_options(opts, f"suite {spec!r}"))
+
+
+def _load_builtin() -> None:
+    import suites.geneval  # noqa: F401  (registers geneval, geneval-world)
