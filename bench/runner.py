@@ -150,10 +150,13 @@ def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list
     with progress.bars(f"{suite.name} · {cand.spec}", total, len(finished)) as bars:
         for i in range(0, len(todo), max(1, cand.batch_size)):
             batch = todo[i:i + max(1, cand.batch_size)]
-            ready = _images_for(cand, batch, hashes, store, counters, failures, bars)
+            ready, new_samples = _images_for(cand, batch, hashes, store, counters, failures)
+            bars.generated(len(batch))
             scored = suite.judge([(p, s, im) for p, s, _, im in ready]) if ready else []
             new = [Judgment(p.id, s, h, p.category, score, record)
                    for (p, s, h, _), (score, record) in zip(ready, scored, strict=True)]
+            store.flush()  # image files first, then the rows that point at them
+            store.add_samples(cand.spec, new_samples)
             store.add_judgments(suite.name, suite.version, judge_id, new)
             counters.judged += len(new)
             finished += new
@@ -164,8 +167,9 @@ def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list
 
 
 def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, store: Store, counters: Counters,
-                failures: list[dict], bars: object) -> list[tuple[Prompt, int, str, Image.Image]]:
-    ready, missing = [], []
+                failures: list[dict]) -> tuple[list[tuple[Prompt, int, str, Image.Image]], list[tuple[str, int, str]]]:
+    """Images for a batch (stored ones reused, the rest generated) and the new sample rows."""
+    ready, missing, rows = [], [], []
     for p, s in batch:
         h = hashes.get((p.text, s))
         if h and store.image_path(h).exists():
@@ -174,9 +178,7 @@ def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, 
         else:
             missing.append((p, s))
     if missing:
-        images = cand.generate(missing)
-        rows = []
-        for (p, s), im in zip(missing, images, strict=True):
+        for (p, s), im in zip(missing, cand.generate(missing), strict=True):
             if isinstance(im, GenerationFailure):
                 failures.append({"prompt_id": p.id, "seed": s, "reason": im.reason})
                 counters.failed += 1
@@ -185,10 +187,8 @@ def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, 
             hashes[(p.text, s)] = h
             rows.append((p.text, s, h))
             ready.append((p, s, h, im))
-        store.add_samples(cand.spec, rows)
         counters.generated += len(rows)
-    bars.generated(len(batch))
-    return ready
+    return ready, rows
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -1,18 +1,19 @@
 """The run store: content-addressed images on disk and per-sample rows in SQLite (WAL).
 
-Every batch is committed as soon as it is done, and image files are written atomically
-(temporary file, then rename) before their row is committed, so a process killed at any
-point leaves only finished, consistent work behind.
+Every batch is committed as soon as it is done, and a sample's row is committed only after
+its image file is completely written, so a process killed at any point leaves only
+finished, consistent work behind: a file without a row (perhaps half written) is simply
+written again when its image is made again. Files are encoded and written by a background
+thread while the caller goes on judging; ``flush`` waits for them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -32,8 +33,8 @@ CREATE TABLE IF NOT EXISTS judgments (
 
 
 def image_hash(image: Image.Image) -> str:
-    """SHA-256 of mode, size and pixels: the same picture always gets the same name."""
-    h = hashlib.sha256(f"{image.mode}:{image.width}x{image.height}:".encode())
+    """BLAKE2b-256 of mode, size and pixels: the same picture always gets the same name."""
+    h = hashlib.blake2b(f"{image.mode}:{image.width}x{image.height}:".encode(), digest_size=32)
     h.update(image.tobytes())
     return h.hexdigest()
 
@@ -49,8 +50,13 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gauntlet-images")
+        self._pending: list[Future] = []
+        self._dirs: set[Path] = set()
 
     def close(self) -> None:
+        self.flush()
+        self._writer.shutdown()
         self.db.close()
 
     # images ---------------------------------------------------------------------------
@@ -58,15 +64,20 @@ class Store:
         return self.images_dir / digest[:2] / f"{digest}.png"
 
     def save_image(self, image: Image.Image) -> str:
+        """Queue ``image`` for writing and return its hash; call :meth:`flush` before relying on the file."""
         digest = image_hash(image)
         path = self.image_path(digest)
-        if not path.exists():
+        if path.parent not in self._dirs:
             path.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                image.save(f, format="PNG", compress_level=1)
-            os.replace(tmp, path)
+            self._dirs.add(path.parent)
+        self._pending.append(self._writer.submit(image.save, path, format="PNG", compress_level=1))
         return digest
+
+    def flush(self) -> None:
+        """Wait until every queued image is on disk (re-raising any write error)."""
+        pending, self._pending = self._pending, []
+        for fut in pending:
+            fut.result()
 
     def load_image(self, digest: str) -> Image.Image:
         with Image.open(self.image_path(digest)) as im:

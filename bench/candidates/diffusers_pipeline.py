@@ -40,7 +40,7 @@ class DiffusersCandidate:
             dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "fp32": torch.float32,
                      "fp16": torch.float16, "bf16": torch.bfloat16}[self.dtype]
             try:
-                pipe = DiffusionPipeline.from_pretrained(self.source, torch_dtype=dtype)
+                pipe = DiffusionPipeline.from_pretrained(self.source, dtype=dtype)
             except (OSError, ValueError) as e:
                 raise ValueError(f"cannot load diffusers pipeline {self.source!r} for {self.spec!r}: {e}") from e
             pipe.set_progress_bar_config(disable=True)

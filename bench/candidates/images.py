@@ -64,7 +64,7 @@ class ImageFolderCandidate:
         return out
 
 
-@register_candidate_kind("images", "images:path/to/folder  (GenEval <index>/samples/NNNNN.png, or <prompt_id>_<seed>.png)")
+@register_candidate_kind("images", "images:<folder>  (GenEval <index>/samples/NNNNN.png, or <prompt_id>_<seed>.png)")
 def _images(rest: str, spec: str) -> ImageFolderCandidate:
     if not rest:
         raise ValueError("images candidate needs a folder: images:<folder>")

@@ -11,7 +11,7 @@ from bench.candidates import register_candidate_kind
 from bench.spec import parse_options, take
 from bench.types import GenerationFailure, Prompt
 from bench.world.grammar import parse_prompt
-from bench.world.noise import KINDS, ErrorRates, apply_errors
+from bench.world.noise import KINDS, ErrorRates, apply_errors, error_draws
 from bench.world.render import paint, stable_seed
 from bench.world.scene import LayoutError, ObjectSpec, SceneSpec, layout
 
@@ -29,7 +29,8 @@ class WorldCandidate:
     def scene_for(self, text: str, seed: int) -> SceneSpec:
         scene = parse_prompt(text) or FREE_SCENE
         if any(getattr(self.rates, k) for k in KINDS):
-            scene = apply_errors(scene, self.rates, np.random.default_rng(stable_seed("noise", text, seed)))
+            rng = np.random.default_rng(stable_seed("noise-picks", text, seed))
+            scene = apply_errors(scene, self.rates, error_draws(text, seed), rng)
         return scene
 
     def generate(self, requests: Sequence[tuple[Prompt, int]]) -> list[Image.Image | GenerationFailure]:

@@ -1,10 +1,14 @@
 """Known error rates for world candidates, applied to the scene before rendering.
 
-Each kind is an independent draw per image: ``count`` changes an explicit number by one,
+Each kind is a separate draw per image: ``count`` changes an explicit number by one,
 ``color`` recolours a group whose colour the prompt names, ``missing`` drops one group,
 ``position`` flips the asked relation. A kind with nothing to act on (no number, no named
 colour, no relation) does nothing, so each rate hits only the GenEval tasks it concerns and
 the expected scores are known in advance (:func:`expected_geneval`).
+
+Draws come from :func:`error_draws`: per prompt and kind a random offset plus a golden-ratio
+step per seed (a low-discrepancy sequence), so the images of one prompt err at close to the
+set rate even at small sample sizes, while every kind stays unbiased across prompts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from bench.world.render import stable_seed
 from bench.world.scene import COLORS, OPPOSITE, Relation, SceneSpec
 
 KINDS = ("count", "color", "missing", "position")
@@ -49,25 +54,33 @@ class ErrorRates:
         return ",".join(f"{k}={getattr(self, k):g}" for k in KINDS if getattr(self, k))
 
 
-def apply_errors(spec: SceneSpec, rates: ErrorRates, rng: np.random.Generator) -> SceneSpec:
-    """The scene a noisy candidate draws instead of ``spec``."""
-    draws = rng.random(len(KINDS))  # always four draws, so the kinds stay independent
+GOLDEN = (5**0.5 - 1) / 2
+
+
+def error_draws(text: str, seed: int) -> dict[str, float]:
+    """One uniform draw in [0, 1) per error kind for image ``seed`` of prompt ``text``."""
+    return {k: (stable_seed("noise", k, text) / 2**64 + seed * GOLDEN) % 1.0 for k in KINDS}
+
+
+def apply_errors(spec: SceneSpec, rates: ErrorRates, draws: dict[str, float], rng: np.random.Generator) -> SceneSpec:
+    """The scene a noisy candidate draws instead of ``spec``; kind K errs if ``draws[K] < rate``."""
     picks = rng.random(3)
-    if draws[0] < rates.count:
+    if draws["count"] < rates.count:
         counted = [i for i, o in enumerate(spec.objects) if o.count >= 2]
         if counted:
             i = counted[int(picks[0] * len(counted))]
             step = 1 if picks[1] < 0.5 else -1
             spec = spec.with_object(i, count=spec.objects[i].count + step)
-    if draws[1] < rates.color:
+    if draws["color"] < rates.color:
         colored = [i for i, o in enumerate(spec.objects) if o.color]
         if colored:
             i = colored[int(picks[0] * len(colored))]
             others = [c for c in COLORS if c != spec.objects[i].color]
             spec = spec.with_object(i, color=others[int(picks[2] * len(others))])
-    if draws[3] < rates.position and spec.relations:
-        spec = SceneSpec(spec.objects, tuple(Relation(r.subject, OPPOSITE[r.relation], r.target) for r in spec.relations))
-    if draws[2] < rates.missing and len(spec.objects) >= 1:
+    if draws["position"] < rates.position and spec.relations:
+        flipped = tuple(Relation(r.subject, OPPOSITE[r.relation], r.target) for r in spec.relations)
+        spec = SceneSpec(spec.objects, flipped)
+    if draws["missing"] < rates.missing and spec.objects:
         spec = spec.without(int(picks[1] * len(spec.objects)))
     return spec
 

@@ -1,0 +1,43 @@
+"""World candidates score what their error rates imply, through the normal runner."""
+
+import pytest
+
+from bench.runner import run
+from bench.world.noise import ErrorRates, expected_geneval
+
+TARGETS = {
+    "count": {"counting"},
+    "color": {"colors", "color_attr"},
+    "position": {"position"},
+    "missing": {"single_object", "two_object", "counting", "colors", "position", "color_attr"},
+}
+
+
+def test_oracle_is_perfect(tmp_path):
+    result = run("world:oracle", ["geneval-world"], tmp_path).results["geneval-world"]
+    assert result.overall >= 0.97
+    assert result.n == 319 * 4
+
+
+@pytest.mark.parametrize("kind", sorted(TARGETS))
+def test_each_error_kind_hits_exactly_its_tasks(tmp_path, kind):
+    rate = 0.3
+    # 21 prompts per category (all of counting) x 20 images: at least 400 samples where it matters
+    outcome = run(f"world:noisy:{kind}={rate}", ["geneval-world"], tmp_path, images_per_prompt=20, limit=21)
+    result = outcome.results["geneval-world"]
+    expected = expected_geneval(ErrorRates(**{kind: rate}))
+    for task, est in result.categories.items():
+        if task in TARGETS[kind]:
+            assert est.ci[0] <= expected[task] <= est.ci[1], (task, est)
+            assert est.ci[1] < 1.0, (task, est)
+        else:
+            assert est.score == 1.0, (task, est)
+    assert result.categories["counting"].n >= 400
+
+
+def test_rates_combine_independently(tmp_path):
+    rates = ErrorRates(count=0.2, color=0.1, missing=0.05, position=0.1)
+    outcome = run(f"world:noisy:{rates}", ["geneval-world"], tmp_path, images_per_prompt=12)
+    expected = expected_geneval(rates)
+    for task, est in outcome.results["geneval-world"].categories.items():
+        assert est.ci[0] <= expected[task] <= est.ci[1], (task, est, expected[task])

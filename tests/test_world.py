@@ -1,0 +1,93 @@
+"""The Shapes world: masks, renderer determinism, grammar round trip, exact detector."""
+
+import numpy as np
+import pytest
+
+from bench.world.detect import WorldColorClassifier, WorldDetector
+from bench.world.grammar import parse_prompt, write_prompt
+from bench.world.noise import ErrorRates, expected_geneval
+from bench.world.render import render
+from bench.world.scene import COLORS, RELATIONS, ObjectSpec, Relation, SceneSpec, world_relation
+from bench.world.shapes import SHAPES, shape_mask
+from suites.geneval.rules import relative_position
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_masks_fill_their_box(shape):
+    for w in range(5, 31, 2):
+        for h in (w - 2, w, w + 2):
+            m = shape_mask(shape, w, h)
+            assert m[0].any() and m[-1].any() and m[:, 0].any() and m[:, -1].any(), (shape, w, h)
+
+
+def test_shapes_are_distinguishable():
+    for size in (9, 13):
+        for a in SHAPES:
+            for b in SHAPES:
+                if a != b:
+                    ma, mb = shape_mask(a, size, size), shape_mask(b, size, size)
+                    assert (ma & mb).sum() / (ma | mb).sum() < 0.9, (a, b)
+
+
+def test_render_is_deterministic_and_seed_dependent():
+    spec = SceneSpec((ObjectSpec("circle", "red", 2), ObjectSpec("square")))
+    a, _ = render(spec, 7)
+    b, _ = render(spec, 7)
+    c, _ = render(spec, 8)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+    big, _ = render(spec, 7, size=128)
+    assert big.size == (128, 128)
+
+
+@pytest.mark.parametrize("text", [
+    "a photo of a circle", "a photo of two red squares", "a photo of an orange ring and a blue cross",
+    "a photo of a triangle left of a diamond", "a photo of four semicircles", "a photo of a shape",
+])
+def test_grammar_round_trip(text):
+    assert write_prompt(parse_prompt(text)) == text
+
+
+def test_parser_rejects_text_outside_the_grammar():
+    assert parse_prompt("a photo of a bench") is None
+    assert parse_prompt("two circles dancing") is None
+
+
+def test_detector_is_exact_on_renders():
+    det, col = WorldDetector(), WorldColorClassifier()
+    rng = np.random.default_rng(0)
+    for seed in range(60):
+        objs = tuple(
+            ObjectSpec(SHAPES[rng.integers(7)], list(COLORS)[rng.integers(10)], int(rng.integers(1, 3)))
+            for _ in range(2)
+        )
+        image, scene = render(SceneSpec(objs), seed)
+        found = det.detect([image])[0]
+        truth = sorted((o.shape, o.color, o.box) for o in scene.objects)
+        colors = col.classify(image, found, "")
+        got = sorted((d.label, c, tuple(int(v) for v in d.box)) for d, c in zip(found, colors, strict=True))
+        assert got == truth, seed
+        assert all(d.score == 1.0 for d in found)
+        for d, o in zip(sorted(found, key=lambda d: d.box), sorted(scene.objects, key=lambda o: o.box), strict=True):
+            x1, y1, x2, y2 = o.box
+            assert d.mask.sum() == shape_mask(o.shape, x2 - x1, y2 - y1).sum()
+
+
+@pytest.mark.parametrize("relation", RELATIONS)
+def test_world_relations_read_unambiguously_by_geneval(relation):
+    spec = SceneSpec((ObjectSpec("circle"), ObjectSpec("square")), (Relation(0, relation, 1),))
+    for seed in range(30):
+        _, scene = render(spec, seed)
+        a, b = (o.box for o in sorted(scene.objects, key=lambda o: o.group))
+        assert world_relation(a, b) == relation
+        assert relative_position(a, b) == {relation}
+
+
+def test_error_rates_parse_and_validate():
+    assert ErrorRates.parse("count=0.2, position=0.1") == ErrorRates(count=0.2, position=0.1)
+    with pytest.raises(ValueError, match="colour"):
+        ErrorRates.parse("colour=0.1")
+    with pytest.raises(ValueError, match="outside"):
+        ErrorRates.parse("count=1.5")
+    exp = expected_geneval(ErrorRates(count=0.3, missing=0.1))
+    assert exp["counting"] == pytest.approx(0.63) and exp["colors"] == pytest.approx(0.9)
