@@ -8,6 +8,7 @@ package versions and counters) are written at the end.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -72,6 +73,7 @@ def limit_prompts(prompts: Sequence[Prompt], limit: int | None) -> list[Prompt]:
     return out
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for name in PACKAGES:
@@ -114,9 +116,7 @@ def run(
         for suite in suite_objs:
             prompts = limit_prompts(suite.prompts(), limit)
             judgments = _run_suite(cand, suite, prompts, seeds, store, counters, failures, progress)
-            results[suite.name] = suite.aggregate(judgments)
-            paths = {j.image_hash: store.image_path(j.image_hash) for j in judgments}
-            suite.write_official(run_dir / suite.name, judgments, paths, {p.id: p for p in prompts})
+            results[suite.name] = _outputs(suite, judgments, prompts, store, run_dir / suite.name)
     finally:
         store.close()
     aggregates_path = run_dir / "aggregates.json"
@@ -164,6 +164,24 @@ def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list
     order = {(p.id, s): k for k, (p, s) in enumerate((p, s) for p in prompts for s in seeds)}
     finished.sort(key=lambda j: order[(j.prompt_id, j.seed)])
     return finished
+
+
+def _outputs(suite: Suite, judgments: list[Judgment], prompts: list[Prompt], store: Store,
+             out_dir: Path) -> SuiteResult:
+    """Aggregate and write the official files, unless the same judgments already produced them."""
+    key = json.dumps([suite.name, suite.version, suite.judge_id,
+                      [(j.prompt_id, j.seed, j.image_hash) for j in judgments]])
+    fingerprint = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    cached = out_dir / "aggregate.json"
+    if cached.exists():
+        saved = json.loads(cached.read_text())
+        if saved.get("fingerprint") == fingerprint and all(Path(f).exists() for f in saved.get("files", [])):
+            return SuiteResult.from_json(saved["result"])
+    result = suite.aggregate(judgments)
+    paths = {j.image_hash: store.image_path(j.image_hash) for j in judgments}
+    files = suite.write_official(out_dir, judgments, paths, {p.id: p for p in prompts})
+    _write_json(cached, {"fingerprint": fingerprint, "result": result.to_json(), "files": [str(f) for f in files]})
+    return result
 
 
 def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, store: Store, counters: Counters,
