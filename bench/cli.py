@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.add_parser("suites", help="list the suites")
     sub.add_parser("candidates", help="list the candidate kinds")
+    sub.add_parser("trainers", help="list the trainers")
+    t = sub.add_parser("train", help="run a trainer's gated rounds (resumes an interrupted loop)")
+    t.add_argument("trainer", help="trainer name (see `gauntlet trainers`)")
+    t.add_argument("--config", type=Path, required=True, metavar="FILE", help="loop config (TOML)")
+    t.add_argument("--rounds", type=int, help="override the config's number of rounds")
     return ap
 
 
@@ -53,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
             for kind, example in candidate_kinds().items():
                 print(f"{kind:<10} {example}")
             return 0
+        if args.command == "trainers":
+            from trainers import trainer_names
+
+            for name, desc in trainer_names().items():
+                print(f"{name:<10} {desc}")
+            return 0
+        if args.command == "train":
+            return _train(args)
         return _run(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"gauntlet: error: {e}", file=sys.stderr)
@@ -75,6 +88,21 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(results_json(outcomes), indent=2))
     else:
         print_table(outcomes)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bench.report import print_rounds
+    from trainers import resolve_trainer
+    from trainers.loop import RoundLoop, load_config
+
+    train_round = resolve_trainer(args.trainer)
+    cfg = load_config(args.config)
+    if args.rounds is not None:
+        cfg.rounds = args.rounds
+    progress = Progress()
+    loop = RoundLoop(cfg, train_round, log=lambda msg: progress.console.print(msg, markup=False, highlight=False))
+    print_rounds(loop.run())
     return 0
 
 

@@ -45,3 +45,17 @@ def print_failures(outcome: RunOutcome, console: Console) -> None:
         console.print(f"  - {f['reason']}", markup=False, highlight=False)
     if len(outcome.failures) > 20:
         console.print(f"  ... and {len(outcome.failures) - 20} more (all listed in the manifest)")
+
+
+def print_rounds(rounds: Sequence[dict], console: Console | None = None) -> None:
+    """One row per training round: decision, overall scores, data size, time."""
+    console = console or Console(width=None if Console().is_terminal else 160)
+    suites = list(dict.fromkeys(s for r in rounds for s in (r["scores"] or {})))
+    table = Table(title="training rounds", title_justify="left")
+    for col in ("round", "decision", *suites, "data", "seconds", "reason"):
+        table.add_column(col)
+    for r in rounds:
+        scores = [f"{r['scores'][s]['overall']:.3f}" if r["scores"] and s in r["scores"] else "-" for s in suites]
+        table.add_row(str(r["idx"]), r["decision"] or r["status"], *scores, str(r["data_size"] or ""),
+                      f"{r['seconds'] or 0:.0f}", r["reason"] or "")
+    console.print(table)

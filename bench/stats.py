@@ -9,7 +9,7 @@ give the same interval.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -92,5 +92,3 @@ def estimate(values: Sequence[float], clusters: Sequence[str], confidence: float
     score, ci = mean_of_means({"all": (values, clusters)}, confidence)
     return Estimate(score, ci, len(values))
 
-
-__all__ = ["Estimate", "SuiteResult", "estimate", "mean_of_means", "asdict"]

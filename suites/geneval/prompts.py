@@ -41,6 +41,26 @@ def load_official(path: str | Path = OFFICIAL_METADATA) -> list[Prompt]:
     return rows_to_prompts(rows, str(path))
 
 
+def random_task_spec(task: str, rng: np.random.Generator) -> SceneSpec:
+    """A random world scene of the kind a GenEval ``task`` asks for (for training data)."""
+    a, b = (str(x) for x in rng.choice(SHAPES, 2, replace=False))
+    ca, cb = (str(x) for x in rng.choice(list(COLORS), 2, replace=False))
+    if task == "single_object":
+        return SceneSpec((ObjectSpec(a),))
+    if task == "two_object":
+        return SceneSpec((ObjectSpec(a), ObjectSpec(b)))
+    if task == "counting":
+        return SceneSpec((ObjectSpec(a, None, int(rng.integers(2, 5))),))
+    if task == "colors":
+        return SceneSpec((ObjectSpec(a, ca),))
+    if task == "position":
+        return SceneSpec((ObjectSpec(a), ObjectSpec(b)), (Relation(0, RELATIONS[rng.integers(4)], 1),))
+    if task == "color_attr":
+        return SceneSpec((ObjectSpec(a, ca), ObjectSpec(b, cb)))
+    raise ValueError(f"unknown GenEval task {task!r}; tasks: single_object, two_object, counting, colors, "
+                     "position, color_attr")
+
+
 def world_rows(seed: int = 0) -> list[dict]:
     """GenEval-world: every single shape, shape pair and count; sampled colours and relations."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,103 @@
+"""The gated round loop with the `continue` trainer on a tiny pipeline: resume after SIGKILL, rollback."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.tiny_models import build_tiny_sd
+from trainers.continual import train_round
+from trainers.loop import LoopConfig, RoundLoop, load_config
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    return build_tiny_sd(tmp_path_factory.mktemp("loop") / "init")
+
+
+def write_config(path, init, work_dir, max_drop):
+    path.write_text(f"""
+init = "{init}"
+work_dir = "{work_dir}"
+rounds = 2
+suites = ["geneval-world"]
+images_per_prompt = 2
+limit = 3
+candidate_options = "steps=4,batch=36"
+[gate]
+max_drop = {max_drop}
+[options]
+steps = 3
+batch_size = 4
+""")
+    return path
+
+
+def recorded(work_dir):
+    with sqlite3.connect(work_dir / "loop.sqlite") as con:
+        rows = con.execute("SELECT idx, status, parent, checkpoint, data_size, scores, decision, reason "
+                           "FROM rounds ORDER BY idx").fetchall()
+    return [(i, st, p, c, d, json.loads(s) if s else None, dec, r) for i, st, p, c, d, s, dec, r in rows]
+
+
+def status_of(db, idx):
+    try:
+        with sqlite3.connect(db, timeout=0.5) as con:
+            row = con.execute("SELECT status FROM rounds WHERE idx=?", (idx,)).fetchone()
+            return row[0] if row else None
+    except sqlite3.OperationalError:
+        return None
+
+
+def cli(config):
+    return [sys.executable, "-m", "bench.cli", "train", "continue", "--config", str(config)]
+
+
+def test_kill_between_checkpoint_and_gate_then_resume(tiny_sd, tmp_path):
+    clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
+    clean_cfg = write_config(tmp_path / "clean.toml", tiny_sd, clean_dir, 1.0)  # always promote
+    killed_cfg = write_config(tmp_path / "killed.toml", tiny_sd, killed_dir, 1.0)
+    subprocess.run(cli(clean_cfg), check=True, capture_output=True)
+    proc = subprocess.Popen(cli(killed_cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = killed_dir / "loop.sqlite"
+    deadline = time.time() + 300
+    while time.time() < deadline and status_of(db, 2) != "trained" and proc.poll() is None:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert status_of(db, 2) == "trained", "not killed between the checkpoint save and the gate"
+    assert (killed_dir / "round-002" / "data_manifest.json").exists()
+    subprocess.run(cli(killed_cfg), check=True, capture_output=True)
+    clean, resumed = recorded(clean_dir), recorded(killed_dir)
+    assert len(resumed) == 2 and all(r[1] == "decided" for r in resumed)
+    strip = lambda rows, root: [(i, st, p.replace(str(root), ""), c.replace(str(root), ""), d, s, dec, r)  # noqa: E731
+                                for i, st, p, c, d, s, dec, r in rows]
+    assert strip(resumed, killed_dir) == strip(clean, clean_dir)
+    assert resumed[1][2] == str(killed_dir / "round-001")  # round 2 started from the promoted round 1
+    manifest = json.loads((killed_dir / "round-001" / "data_manifest.json").read_text())
+    assert manifest["data_size"] == 12 and manifest["trainer"] == "continue"
+
+
+def test_rejected_round_rolls_back(tiny_sd, tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.toml", tiny_sd, tmp_path / "w", -1.0))  # must gain 1.0: never
+    rounds = RoundLoop(cfg, train_round, log=lambda m: None).run()
+    assert [r["decision"] for r in rounds] == ["reject", "reject"]
+    assert rounds[1]["parent"] == str(tiny_sd)  # the next round started from the last promoted checkpoint
+    assert "dropped" in rounds[0]["reason"]
+
+
+def test_floor_rejects_and_config_errors_are_named(tiny_sd, tmp_path):
+    cfg = LoopConfig(init=str(tiny_sd), work_dir=tmp_path / "w", rounds=1, suites=["geneval-world"],
+                     images_per_prompt=1, limit=1, candidate_options="steps=2", options={"steps": 1, "batch_size": 2})
+    cfg.gate.min_overall = {"geneval-world": 1.01}
+    rounds = RoundLoop(cfg, train_round, log=lambda m: None).run()
+    assert rounds[0]["decision"] == "reject" and "floor" in rounds[0]["reason"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('init = "x"\nwork_dir = "y"\nrounds = 1\nsuites = []\nroundz = 3\n')
+    with pytest.raises(ValueError, match="unknown key.*roundz"):
+        load_config(bad)

@@ -1,0 +1,58 @@
+"""``continue``: the simplest trainer. Plain fine-tuning on fresh world renders of prompts from
+the weakest GenEval category of the checkpoint it starts from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.world.grammar import write_prompt
+from bench.world.render import render
+from bench.world.scene import LayoutError
+from suites.geneval.prompts import random_task_spec
+from trainers import register_trainer
+from trainers.finetune import finetune
+from trainers.loop import RoundContext
+
+
+def world_batches(task: str, steps: int, batch_size: int, seed: int, size: int = 64):  # noqa: ANN201
+    """``steps`` batches of (prompts, images in [-1, 1]) for one GenEval task."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        prompts, images = [], []
+        while len(prompts) < batch_size:
+            spec = random_task_spec(task, rng)
+            try:
+                image, _ = render(spec, int(rng.integers(2**63)), size)
+            except LayoutError:
+                continue
+            prompts.append(write_prompt(spec))
+            images.append(np.asarray(image))
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        yield prompts, x
+
+
+def weakest_category(ctx: RoundContext, suite: str) -> str:
+    if ctx.last_scores is None or suite not in ctx.last_scores:
+        raise ValueError(f"the continue trainer needs scores of suite {suite!r} for its start checkpoint")
+    cats = ctx.last_scores[suite].categories
+    return min(cats, key=lambda c: cats[c].score)
+
+
+@register_trainer("continue", "fine-tune on world renders of the weakest geneval-world category "
+                  "(options: steps, batch_size, lr, seed, suite, task)")
+def train_round(ctx: RoundContext) -> dict[str, Any]:
+    from diffusers import DiffusionPipeline
+
+    o = ctx.options
+    steps, batch = int(o.get("steps", 200)), int(o.get("batch_size", 16))
+    seed = int(o.get("seed", 0)) * 1000 + ctx.index
+    task = o.get("task") or weakest_category(ctx, o.get("suite", "geneval-world"))
+    pipe = DiffusionPipeline.from_pretrained(ctx.start)
+    pipe.set_progress_bar_config(disable=True)
+    losses = finetune(pipe, world_batches(task, steps, batch, seed), lr=float(o.get("lr", 1e-4)), seed=seed)
+    pipe.save_pretrained(ctx.out)
+    return {"trainer": "continue", "task": task, "steps": steps, "batch_size": batch, "seed": seed,
+            "data_size": steps * batch, "loss_first": losses[0], "loss_last": losses[-1]}

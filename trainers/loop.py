@@ -1,0 +1,204 @@
+"""The gated round loop every trainer runs on.
+
+Each round: start from the last promoted checkpoint, let the trainer train one round, save
+the checkpoint (atomically: a temporary folder renamed into place), score it with the
+configured suites through the normal runner, gate it against the last promoted round, then
+promote it or roll it back. Every step's outcome is committed to the loop's store before the
+next step starts, so a loop killed anywhere resumes at the first unfinished step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.runner import run
+from bench.stats import SuiteResult
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rounds (
+    idx INTEGER PRIMARY KEY, status TEXT NOT NULL, parent TEXT NOT NULL, checkpoint TEXT,
+    data_size INTEGER, train_seconds REAL, scores TEXT, decision TEXT, reason TEXT, seconds REAL);
+CREATE TABLE IF NOT EXISTS loop (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class GateRule:
+    """Until the full gate lands: floors and a no-regression margin on suite overall scores."""
+
+    min_overall: dict[str, float] = field(default_factory=dict)
+    max_drop: float = 0.0
+
+    def decide(self, scores: dict[str, SuiteResult], baseline: dict[str, SuiteResult] | None) -> tuple[str, str]:
+        for suite, floor in self.min_overall.items():
+            if scores[suite].overall < floor:
+                return "reject", f"{suite} overall {scores[suite].overall:.4f} < floor {floor}"
+        if baseline:
+            for suite, res in scores.items():
+                drop = baseline[suite].overall - res.overall
+                if drop > self.max_drop:
+                    return "reject", (f"{suite} overall {res.overall:.4f} dropped {drop:.4f} from "
+                                      f"{baseline[suite].overall:.4f} (max_drop {self.max_drop})")
+        return "promote", "all rules hold"
+
+
+@dataclass
+class RoundContext:
+    """What a trainer gets for one round."""
+
+    index: int
+    start: str  # checkpoint folder to start from
+    out: Path  # folder to save the new checkpoint into (a diffusers pipeline folder)
+    last_scores: dict[str, SuiteResult] | None  # scores of the start checkpoint
+    options: dict[str, Any]
+
+
+TrainRound = Callable[[RoundContext], dict[str, Any]]  # returns the round's data manifest
+
+
+@dataclass
+class LoopConfig:
+    init: str
+    work_dir: Path
+    rounds: int
+    suites: list[str]
+    images_per_prompt: int = 2
+    limit: int | None = None
+    candidate_options: str = ""
+    gate: GateRule = field(default_factory=GateRule)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class RoundLoop:
+    def __init__(self, config: LoopConfig, train_round: TrainRound, log: Callable[[str], None] = print) -> None:
+        self.cfg, self.train_round, self.log = config, train_round, log
+        self.cfg.work_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.cfg.work_dir / "loop.sqlite", timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+
+    # state ------------------------------------------------------------------------------
+    def _get(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM loop WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _set(self, **values: str) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO loop VALUES (?, ?)", list(values.items()))
+
+    def rounds(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT * FROM rounds ORDER BY idx")
+        cols = [c[0] for c in cur.description]
+        out = []
+        for row in cur.fetchall():
+            rec = dict(zip(cols, row, strict=True))
+            rec["scores"] = json.loads(rec["scores"]) if rec["scores"] else None
+            out.append(rec)
+        return out
+
+    # steps ------------------------------------------------------------------------------
+    def _score(self, checkpoint: str) -> dict[str, SuiteResult]:
+        spec = f"diffusers:{checkpoint}" + (f":{self.cfg.candidate_options}" if self.cfg.candidate_options else "")
+        outcome = run(spec, self.cfg.suites, self.cfg.work_dir / "runs", self.cfg.images_per_prompt,
+                      limit=self.cfg.limit)
+        return outcome.results
+
+    def _baseline(self) -> dict[str, SuiteResult]:
+        """Scores of the initial checkpoint (round 0 of the record), computed once."""
+        saved = self._get("baseline_scores")
+        if saved is None:
+            self.log(f"scoring the initial checkpoint {self.cfg.init}")
+            scores = self._score(self.cfg.init)
+            with self.db:
+                self._set(baseline_scores=json.dumps({k: v.to_json() for k, v in scores.items()}),
+                          promoted=self.cfg.init)
+            return scores
+        return {k: SuiteResult.from_json(v) for k, v in json.loads(saved).items()}
+
+    def run(self) -> list[dict[str, Any]]:
+        baseline = self._baseline()
+        for idx in range(1, self.cfg.rounds + 1):
+            self._round(idx, baseline)
+        return self.rounds()
+
+    def _promoted_scores(self, baseline: dict[str, SuiteResult]) -> dict[str, SuiteResult]:
+        row = self.db.execute("SELECT scores FROM rounds WHERE decision='promote' ORDER BY idx DESC LIMIT 1").fetchone()
+        return {k: SuiteResult.from_json(v) for k, v in json.loads(row[0]).items()} if row else baseline
+
+    def _round(self, idx: int, baseline: dict[str, SuiteResult]) -> None:
+        rec = self.db.execute("SELECT status, parent, checkpoint FROM rounds WHERE idx=?", (idx,)).fetchone()
+        status = rec[0] if rec else None
+        if status == "decided":
+            return
+        t0 = time.time()
+        out = self.cfg.work_dir / f"round-{idx:03d}"
+        if status is None:
+            parent = self._get("promoted", self.cfg.init)
+            self.log(f"round {idx}: training from {parent}")
+            tmp = out.with_name(out.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            ctx = RoundContext(idx, parent, tmp, self._promoted_scores(baseline), dict(self.cfg.options))
+            manifest = self.train_round(ctx)
+            (tmp / "data_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            shutil.rmtree(out, ignore_errors=True)
+            tmp.rename(out)
+            with self.db:
+                self.db.execute("INSERT OR REPLACE INTO rounds (idx, status, parent, checkpoint, data_size, "
+                                "train_seconds) VALUES (?, 'trained', ?, ?, ?, ?)",
+                                (idx, parent, str(out), int(manifest.get("data_size", 0)), time.time() - t0))
+            status = "trained"
+        if status == "trained":
+            self.log(f"round {idx}: scoring {out}")
+            scores = self._score(str(out))
+            with self.db:
+                self.db.execute("UPDATE rounds SET status='scored', scores=? WHERE idx=?",
+                                (json.dumps({k: v.to_json() for k, v in scores.items()}), idx))
+            status = "scored"
+        if status == "scored":
+            row = self.db.execute("SELECT scores, train_seconds FROM rounds WHERE idx=?", (idx,)).fetchone()
+            scores = {k: SuiteResult.from_json(v) for k, v in json.loads(row[0]).items()}
+            decision, reason = self.cfg.gate.decide(scores, self._promoted_scores(baseline))
+            with self.db:
+                self.db.execute("UPDATE rounds SET status='decided', decision=?, reason=?, seconds=? WHERE idx=?",
+                                (decision, reason, (row[1] or 0) + time.time() - t0, idx))
+                if decision == "promote":
+                    self._set(promoted=str(out))
+            self.log(f"round {idx}: {decision} ({reason})")
+
+
+def load_config(path: Path) -> LoopConfig:
+    """A loop config from TOML; every missing or unknown key is named in the error."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"cannot read training config {path}: {e}") from None
+    known = {"trainer", "init", "work_dir", "rounds", "suites", "images_per_prompt", "limit", "candidate_options",
+             "gate", "options"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for key in ("init", "work_dir", "rounds", "suites"):
+        if key not in raw:
+            raise ValueError(f"{path}: missing key {key!r}")
+    gate = raw.get("gate", {})
+    return LoopConfig(
+        init=resolve_checkpoint(raw["init"]), work_dir=Path(raw["work_dir"]), rounds=int(raw["rounds"]),
+        suites=list(raw["suites"]), images_per_prompt=int(raw.get("images_per_prompt", 2)), limit=raw.get("limit"),
+        candidate_options=raw.get("candidate_options", ""),
+        gate=GateRule(dict(gate.get("min_overall", {})), float(gate.get("max_drop", 0.0))),
+        options=dict(raw.get("options", {})))
+
+
+def resolve_checkpoint(ref: str) -> str:
+    """A checkpoint folder from a path, or from a candidate spec naming one (``diffusers:PATH``)."""
+    if ref.startswith("diffusers:"):
+        return ref.split(":", 1)[1]
+    return ref
