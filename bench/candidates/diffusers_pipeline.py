@@ -6,6 +6,7 @@ image does not depend on which batch it was made in.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 from PIL import Image
@@ -45,6 +46,7 @@ class DiffusersCandidate:
                 raise ValueError(f"cannot load diffusers pipeline {self.source!r} for {self.spec!r}: {e}") from e
             pipe.set_progress_bar_config(disable=True)
             self._pipe = pipe.to(device)
+            self._extra = pipeline_call_options(self._pipe)
         return self._pipe
 
     def generate(self, requests: Sequence[tuple[Prompt, int]]) -> list[Image.Image | GenerationFailure]:
@@ -52,7 +54,8 @@ class DiffusersCandidate:
 
         pipe = self.pipe
         gens = [torch.Generator("cpu").manual_seed(int(seed)) for _, seed in requests]
-        kwargs = {"num_inference_steps": self.steps, "guidance_scale": self.guidance, "output_type": "pil"}
+        kwargs = {"num_inference_steps": self.steps, "guidance_scale": self.guidance, "output_type": "pil",
+                  **self._extra}
         if self.height:
             kwargs["height"] = self.height
         if self.width:
@@ -60,6 +63,25 @@ class DiffusersCandidate:
         with torch.inference_mode():
             images = pipe([p.text for p, _ in requests], generator=gens, **kwargs).images
         return [im.convert("RGB") for im in images]
+
+
+def pipeline_call_options(pipe) -> dict:  # noqa: ANN001  (any DiffusionPipeline)
+    """Call options that small or custom-tokenizer pipelines need (PixArt-style pipelines).
+
+    Resolution binning snaps sizes to the 1024-px training buckets, which only fit models of
+    that size; the text length must not exceed what the tokenizer and text encoder take.
+    """
+    params = inspect.signature(pipe.__call__).parameters
+    extra: dict = {}
+    transformer = getattr(pipe, "transformer", None)
+    if "use_resolution_binning" in params and transformer is not None:
+        native = transformer.config.sample_size * getattr(pipe, "vae_scale_factor", 8)
+        extra["use_resolution_binning"] = native >= 256
+    if "max_sequence_length" in params and getattr(pipe, "tokenizer", None) is not None:
+        extra["max_sequence_length"] = min(params["max_sequence_length"].default, pipe.tokenizer.model_max_length)
+    if "clean_caption" in params:
+        extra["clean_caption"] = False  # needs bs4 and ftfy; captions are used as given
+    return extra
 
 
 @register_candidate_kind("diffusers", "diffusers:<hub id or path>[:steps=30,guidance=7.5,batch=8]")

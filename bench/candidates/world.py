@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.candidates import register_candidate_kind
+from bench.candidates.diffusers_pipeline import DiffusersCandidate
 from bench.spec import parse_options, take
 from bench.types import GenerationFailure, Prompt
 from bench.world.grammar import parse_prompt
@@ -44,9 +46,19 @@ class WorldCandidate:
         return out
 
 
-@register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1")
-def _world(rest: str, spec: str) -> WorldCandidate:
+BASE_MODEL = Path(__file__).resolve().parent.parent / "world" / "base_model"
+BASE_SAMPLING = "steps=20,guidance=4.0,batch=32"  # how the model card's scores were made
+
+
+@register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1  |  "
+                         "world:base[:steps=..,guidance=..]  (the shipped world diffusion model)")
+def _world(rest: str, spec: str) -> WorldCandidate | DiffusersCandidate:
     name, _, opts = rest.partition(":")
+    if name == "base":
+        if not (BASE_MODEL / "model_index.json").exists():
+            raise ValueError(f"world:base weights are missing from {BASE_MODEL}; reinstall gauntlet")
+        options = parse_options(BASE_SAMPLING, spec) | parse_options(opts, spec)
+        return DiffusersCandidate(spec, str(BASE_MODEL), options)
     options = parse_options(opts, spec)
     size = take(options, "size", int, 64, spec)
     if name == "oracle":
@@ -55,4 +67,4 @@ def _world(rest: str, spec: str) -> WorldCandidate:
         return WorldCandidate(spec, None, size)
     if name == "noisy":
         return WorldCandidate(spec, ErrorRates.parse(",".join(f"{k}={v}" for k, v in options.items())), size)
-    raise ValueError(f"unknown world candidate {spec!r}; use world:oracle or world:noisy:KIND=RATE,...")
+    raise ValueError(f"unknown world candidate {spec!r}; use world:oracle, world:noisy:KIND=RATE,... or world:base")

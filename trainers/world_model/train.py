@@ -1,0 +1,251 @@
+"""Train the small Shapes-world text-to-image model (denoiser + text encoder) on CPU.
+
+    python -m trainers.world_model.train --config unet32 --vae runs/vae32 --out runs/unet32 \
+        --steps 6000 --batch 32 --threads 1
+
+Each step draws a fresh batch of world prompts and renders (``data.py``), encodes the images
+with the frozen VAE (trained first with ``train_vae.py``), adds noise at a random timestep and
+regresses the noise (MSE, optionally min-SNR weighted). Captions are dropped to "" with
+probability ``--cfg-drop`` so the model also learns the unconditional score that
+classifier-free guidance needs. An EMA of the weights is what gets saved: every ``--save-every``
+steps the whole pipeline is written with ``save_pretrained`` to ``OUT`` (loadable with
+``DiffusionPipeline.from_pretrained(OUT)``), and ``OUT/train_state.pt`` lets ``--resume`` go on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from trainers.world_model import build  # noqa: E402
+from trainers.world_model.data import sample_batch  # noqa: E402
+
+
+def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], with_mask: bool = False) -> tuple:
+    """Text embeddings (B, L, D) exactly as the pipelines compute them (padded to max length)."""
+    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt")
+    mask = ids.attention_mask if with_mask else None
+    emb = text_encoder(ids.input_ids, attention_mask=mask)[0]
+    return emb, ids.attention_mask
+
+
+class Trainer:
+    """Holds the model parts and does one optimisation step on a batch."""
+
+    def __init__(self, cfg: dict, vae: Any = None, lr: float = 5e-4, cfg_drop: float = 0.1, snr_gamma: float = 5.0,
+                 ema_decay: float = 0.999, seed: int = 0):
+        self.cfg = cfg
+        parts = build.build_components(cfg, seed)
+        self.tokenizer, self.text_encoder = parts["tokenizer"], parts["text_encoder"]
+        self.denoiser, self.scheduler = parts["denoiser"], parts["scheduler"]
+        self.vae = vae if vae is not None else parts["vae"]
+        self.vae.requires_grad_(False).eval()
+        self.pixart = cfg["denoiser"] == "pixart"
+        self.cfg_drop, self.snr_gamma, self.ema_decay = cfg_drop, snr_gamma, ema_decay
+        self.params = list(self.denoiser.parameters()) + list(self.text_encoder.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))
+        self.ema = [p.detach().clone() for p in self.params]
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.step = 0
+
+    # -- data -> latents ----------------------------------------------------------------------
+    @torch.no_grad()
+    def to_latents(self, x: torch.Tensor) -> torch.Tensor:
+        sf = self.vae.config.scaling_factor
+        return self.vae.encode(x).latent_dist.sample(generator=self.gen) * sf
+
+    def predict(self, noisy: torch.Tensor, t: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+        emb, mask = encode_prompts(self.tokenizer, self.text_encoder, prompts, with_mask=self.pixart)
+        if self.pixart:
+            return self.denoiser(noisy, encoder_hidden_states=emb, encoder_attention_mask=mask, timestep=t,
+                                 added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
+        return self.denoiser(noisy, t, encoder_hidden_states=emb).sample
+
+    def loss(self, prompts: list[str], x: torch.Tensor) -> torch.Tensor:
+        latents = self.to_latents(x)
+        b = latents.shape[0]
+        drop = torch.rand(b, generator=self.gen) < self.cfg_drop
+        prompts = ["" if d else p for p, d in zip(prompts, drop.tolist(), strict=True)]
+        noise = torch.randn(latents.shape, generator=self.gen)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen)
+        noisy = self.scheduler.add_noise(latents, noise, t)
+        pred = self.predict(noisy, t, prompts)
+        mse = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
+        if self.snr_gamma:  # min-SNR-gamma weighting for epsilon prediction (Hang et al. 2023)
+            a = self.alphas_cumprod[t]
+            snr = a / (1 - a)
+            mse = mse * torch.clamp(snr, max=self.snr_gamma) / snr
+        return mse.mean()
+
+    def train_step(self, batch_size: int, lr: float | None = None) -> float:
+        prompts, x = sample_batch(self.rng, batch_size)
+        if lr is not None:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+        loss = self.loss(prompts, x)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.step += 1
+        d = min(self.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.ema, [p.detach() for p in self.params], 1 - d)
+        return loss.item()
+
+    @torch.no_grad()
+    def text_gap(self, n: int = 64, seed: int = 1234) -> dict:
+        """Does the model use the caption? Noise-prediction MSE on a fixed batch at mid noise
+        (t in 100..500, where the caption decides what the clean image holds) with the true
+        captions, with "" and with captions shuffled across the batch. ``gap`` =
+        MSE("")/MSE(true) - 1 rises from ~0 once the text is used."""
+        rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+        prompts, x = sample_batch(rng, n)
+        sf = self.vae.config.scaling_factor
+        latents = self.vae.encode(x).latent_dist.mode() * sf
+        noise = torch.randn(latents.shape, generator=gen)
+        t = torch.linspace(100, 500, n).long()
+        noisy = self.scheduler.add_noise(latents, noise, t)
+        self.denoiser.eval()
+        self.text_encoder.eval()
+        res = {}
+        for name, ps in (("true", prompts), ("empty", [""] * n), ("shuffled", prompts[1:] + prompts[:1])):
+            res[name] = float(F.mse_loss(self.predict(noisy, t, ps), noise))
+        self.denoiser.train()
+        self.text_encoder.train()
+        res["gap"] = res["empty"] / res["true"] - 1
+        res["shuffled_gap"] = res["shuffled"] / res["true"] - 1
+        return {f"val_{k}": round(v, 6) for k, v in res.items()}
+
+    # -- saving ---------------------------------------------------------------------------------
+    def pipeline(self, use_ema: bool = True) -> Any:
+        den, te = self.denoiser, self.text_encoder
+        if use_ema:
+            den, te = copy.deepcopy(den), copy.deepcopy(te)
+            with torch.no_grad():
+                for p, e in zip(list(den.parameters()) + list(te.parameters()), self.ema, strict=True):
+                    p.copy_(e)
+        return build.build_pipeline(self.cfg, self.tokenizer, te.eval(), self.vae, den.eval(), self.scheduler)
+
+    def save(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.pipeline().save_pretrained(out)
+        torch.save({"step": self.step, "opt": self.opt.state_dict(), "ema": self.ema,
+                    "params": [p.detach() for p in self.params], "rng": self.rng.bit_generator.state,
+                    "gen": self.gen.get_state(), "cfg": self.cfg}, out / "train_state.pt")
+        (out / "world_model_config.json").write_text(json.dumps(self.cfg, indent=1) + "\n")
+
+    def resume(self, out: Path) -> None:
+        st = torch.load(out / "train_state.pt", weights_only=False)
+        with torch.no_grad():
+            for p, v in zip(self.params, st["params"], strict=True):
+                p.copy_(v)
+        self.ema = st["ema"]
+        self.opt.load_state_dict(st["opt"])
+        self.step = st["step"]
+        self.rng.bit_generator.state = st["rng"]
+        self.gen.set_state(st["gen"])
+
+
+def load_vae(path: str | None, cfg: dict) -> Any:
+    if not path:
+        return None
+    from diffusers import AutoencoderKL
+
+    p = Path(path)
+    return AutoencoderKL.from_pretrained(p / "vae" if (p / "vae").is_dir() else p)
+
+
+def lr_at(step: int, base: float, warmup: int, total: int, final_frac: float = 0.1) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    prog = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * prog)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="unet32", help=f"one of {', '.join(build.CONFIGS)}")
+    ap.add_argument("--override", default="{}",
+                    help='JSON merged into the config, e.g. \'{"scheduler": {"beta_schedule": "scaled_linear"}}\'')
+    ap.add_argument("--vae", help="folder of a trained VAE (train_vae.py output or a pipeline)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--cfg-drop", type=float, default=0.1)
+    ap.add_argument("--snr-gamma", type=float, default=5.0, help="0 = plain MSE")
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--val-every", type=int, default=100, help="log the caption-use diagnostic (0 = never)")
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this wall time")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=True)
+    cfg = build.get_config(args.config, **json.loads(args.override))
+    vae = load_vae(args.vae, cfg)
+    if vae is None:
+        print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
+    tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed)
+    out = Path(args.out)
+    if args.resume and (out / "train_state.pt").exists():
+        tr.resume(out)
+        print(f"resumed at step {tr.step}")
+    tr.denoiser, tr.text_encoder, tr.opt = acc.prepare(tr.denoiser, tr.text_encoder, tr.opt)
+    n_den, n_te = build.count_params(tr.denoiser), build.count_params(tr.text_encoder)
+    print(f"config {args.config}: denoiser {n_den/1e6:.2f}M, text encoder {n_te/1e6:.2f}M, "
+          f"vae {build.count_params(tr.vae)/1e6:.2f}M params; latent {build.latent_size(cfg)}px")
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "train_log.jsonl", "a")
+    t0 = time.time()
+    losses: list[float] = []
+    busy = 0.0  # seconds spent in training steps since the last log line
+    while tr.step < args.steps:
+        t_step = time.time()
+        loss = tr.train_step(args.batch, lr_at(tr.step, args.lr, args.warmup, args.steps))
+        busy += time.time() - t_step
+        losses.append(loss)
+        if tr.step % args.log_every == 0:
+            rec = {"step": tr.step, "loss": float(np.mean(losses)), "lr": tr.opt.param_groups[0]["lr"],
+                   "steps_per_s": len(losses) / busy, "elapsed_min": (time.time() - t0) / 60}
+            if args.val_every and tr.step % args.val_every == 0:
+                rec |= tr.text_gap()
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            losses, busy = [], 0.0
+        stop = args.max_minutes and time.time() - t0 > 60 * args.max_minutes
+        if tr.step % args.save_every == 0 or tr.step == args.steps or stop:
+            tr.save(out)
+            print(f"saved step {tr.step} -> {out}", flush=True)
+        if stop:
+            break
+
+
+if __name__ == "__main__":
+    main()
