@@ -18,6 +18,7 @@ The pipeline saves with ``save_pretrained`` and loads back with
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import tempfile
@@ -145,7 +146,7 @@ def _bytes_to_unicode() -> dict[int, str]:
 def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
     """Apply BPE merges by rank (lowest first), as the tokenizers library does within a word."""
     while len(pieces) > 1:
-        pairs = [(ranks.get(p, 1 << 30), i) for i, p in enumerate(zip(pieces, pieces[1:], strict=True))]
+        pairs = [(ranks.get(p, 1 << 30), i) for i, p in enumerate(itertools.pairwise(pieces))]
         rank, i = min(pairs)
         if rank == 1 << 30:
             break
