@@ -198,7 +198,11 @@ def load_config(path: Path) -> LoopConfig:
 
 
 def resolve_checkpoint(ref: str) -> str:
-    """A checkpoint folder from a path, or from a candidate spec naming one (``diffusers:PATH``)."""
+    """A checkpoint folder from a path, or from a candidate spec naming one (``diffusers:PATH``, ``world:base``)."""
+    if ref == "world:base":
+        from bench.candidates.world import BASE_MODEL
+
+        return str(BASE_MODEL)
     if ref.startswith("diffusers:"):
         return ref.split(":", 1)[1]
     return ref
