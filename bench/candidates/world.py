@@ -56,7 +56,8 @@ def _world(rest: str, spec: str) -> WorldCandidate | DiffusersCandidate:
     name, _, opts = rest.partition(":")
     if name == "base":
         if not (BASE_MODEL / "model_index.json").exists():
-            raise ValueError(f"world:base weights are missing from {BASE_MODEL}; reinstall gauntlet")
+            raise ValueError(f"world:base is not shipped in this version (no weights in {BASE_MODEL}); "
+                             "train one with trainers/world_model (see its README)")
         options = parse_options(BASE_SAMPLING, spec) | parse_options(opts, spec)
         return DiffusersCandidate(spec, str(BASE_MODEL), options)
     options = parse_options(opts, spec)
