@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from bench.registry import Registry
 from bench.spec import parse_options
 from bench.stats import SuiteResult
 from bench.types import Judgment, Prompt
@@ -40,30 +41,23 @@ class Suite(Protocol):
         ...
 
 
-_SUITES: dict[str, tuple[Callable[[dict[str, str]], Suite], str]] = {}
+def _load_builtin() -> None:
+    import suites.geneval  # noqa: F401  (registers geneval, geneval-world)
 
 
-def register_suite(name: str, description: str) -> Callable:
-    def deco(factory: Callable[[dict[str, str]], Suite]) -> Callable[[dict[str, str]], Suite]:
-        _SUITES[name] = (factory, description)
-        return factory
-
-    return deco
+SUITES: Registry[Callable[[dict[str, str]], Suite]] = Registry("suite", _load_builtin)
+register_suite = SUITES.register
 
 
 def suite_names() -> dict[str, str]:
-    _load_builtin()
-    return {k: d for k, (_, d) in sorted(_SUITES.items())}
+    return SUITES.descriptions()
 
 
 def resolve_suite(spec: str) -> Suite:
     """``name[:key=value,...]`` -> a suite instance."""
-    _load_builtin()
     name, _, opts = spec.partition(":")
-    if name not in _SUITES:
-        raise ValueError(f"unknown suite {name!r}; known: {', '.join(sorted(_SUITES))} (see `gauntlet suites`)")
-    return _SUITES[name][0](parse_options(opts, f"suite {spec!r}"))
-
-
-def _load_builtin() -> None:
-    import suites.geneval  # noqa: F401  (registers geneval, geneval-world)
+    try:
+        factory = SUITES.get(name)
+    except ValueError as e:
+        raise ValueError(f"{e} (see `gauntlet suites`)") from None
+    return factory(parse_options(opts, f"suite {spec!r}"))

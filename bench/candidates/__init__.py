@@ -11,6 +11,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from bench.registry import Registry
 from bench.types import GenerationFailure, Prompt
 
 
@@ -23,33 +24,31 @@ class Candidate(Protocol):
         ...
 
 
-_KINDS: dict[str, tuple[Callable[[str, str], Candidate], str]] = {}
+def _load_builtin() -> None:
+    from bench.candidates import diffusers_pipeline, images, world  # noqa: F401  (registers)
+
+
+KINDS: Registry[Callable[[str, str], Candidate]] = Registry("candidate kind", _load_builtin)
 
 
 def register_candidate_kind(kind: str, example: str) -> Callable:
     """Register ``factory(rest, spec) -> Candidate`` for specs ``kind:rest``."""
-
-    def deco(factory: Callable[[str, str], Candidate]) -> Callable[[str, str], Candidate]:
-        _KINDS[kind] = (factory, example)
-        return factory
-
-    return deco
+    return KINDS.register(kind, example)
 
 
 def candidate_kinds() -> dict[str, str]:
     """Kind -> example spec, for ``gauntlet candidates``."""
-    _load_builtin()
-    return {k: ex for k, (_, ex) in sorted(_KINDS.items())}
+    return KINDS.descriptions()
 
 
 def resolve_candidate(spec: str) -> Candidate:
     """The candidate a spec string names; a clear error for unknown kinds or options."""
-    _load_builtin()
     kind, sep, rest = spec.partition(":")
-    if not sep or kind not in _KINDS:
-        raise ValueError(f"unknown candidate {spec!r}; kinds: {', '.join(sorted(_KINDS))} (see `gauntlet candidates`)")
-    return _KINDS[kind][0](rest, spec)
-
-
-def _load_builtin() -> None:
-    from bench.candidates import diffusers_pipeline, images, world  # noqa: F401  (registers)
+    try:
+        factory = KINDS.get(kind)
+    except ValueError:
+        raise ValueError(f"unknown candidate {spec!r}; kinds: {', '.join(candidate_kinds())} "
+                         "(see `gauntlet candidates`)") from None
+    if not sep:
+        raise ValueError(f"candidate {spec!r} needs the form {kind}:...; see `gauntlet candidates`")
+    return factory(rest, spec)

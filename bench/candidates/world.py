@@ -51,7 +51,7 @@ BASE_SAMPLING = "steps=20,guidance=4.0,batch=32"  # how the model card's scores 
 
 
 @register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1  |  "
-                         "world:base[:steps=..,guidance=..]  (the shipped world diffusion model)")
+                         "world:base  (the world diffusion model; not shipped yet)")
 def _world(rest: str, spec: str) -> WorldCandidate | DiffusersCandidate:
     name, _, opts = rest.partition(":")
     if name == "base":
