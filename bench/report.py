@@ -39,10 +39,11 @@ def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) 
 def print_failures(outcome: RunOutcome, console: Console) -> None:
     if not outcome.failures:
         return
-    console.print(f"[bold red]{len(outcome.failures)} image(s) of {outcome.candidate} could not be scored; "
-                  f"the run is marked partial in {outcome.run_dir / 'manifest.json'}:[/]")
+    console.print(f"{len(outcome.failures)} image(s) of {outcome.candidate} could not be scored; "
+                  f"the run is marked partial in {outcome.run_dir / 'manifest.json'}:",
+                  style="bold red", markup=False, highlight=False, soft_wrap=True)
     for f in outcome.failures[:20]:
-        console.print(f"  - {f['reason']}", markup=False, highlight=False)
+        console.print(f"  - {f['reason']}", markup=False, highlight=False, soft_wrap=True)
     if len(outcome.failures) > 20:
         console.print(f"  ... and {len(outcome.failures) - 20} more (all listed in the manifest)")
 

@@ -34,11 +34,13 @@ class SuiteResult:
     extras: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        """Plain JSON; a score without samples is null."""
         return {
-            "overall": self.overall,
-            "ci": list(self.ci),
+            "overall": _num(self.overall),
+            "ci": [_num(v) for v in self.ci],
             "n": self.n,
-            "categories": {k: {"score": e.score, "ci": list(e.ci), "n": e.n} for k, e in self.categories.items()},
+            "categories": {k: {"score": _num(e.score), "ci": [_num(v) for v in e.ci], "n": e.n}
+                           for k, e in self.categories.items()},
             **({"extras": self.extras} if self.extras else {}),
         }
 
@@ -46,6 +48,10 @@ class SuiteResult:
     def from_json(cls, d: dict) -> SuiteResult:
         cats = {k: Estimate(v["score"], tuple(v["ci"]), v["n"]) for k, v in d["categories"].items()}
         return cls(d["overall"], tuple(d["ci"]), d["n"], cats, d.get("extras", {}))
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else x  # NaN -> None
 
 
 def _clusters(values: Sequence[float], clusters: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +94,9 @@ def mean_of_means(
 
 
 def estimate(values: Sequence[float], clusters: Sequence[str], confidence: float = CONFIDENCE) -> Estimate:
-    """Mean of ``values`` with a cluster-bootstrap interval."""
+    """Mean of ``values`` with a cluster-bootstrap interval (NaN when there are none)."""
+    if not len(values):
+        return Estimate(float("nan"), (float("nan"), float("nan")), 0)
     score, ci = mean_of_means({"all": (values, clusters)}, confidence)
     return Estimate(score, ci, len(values))
 

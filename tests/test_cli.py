@@ -54,3 +54,16 @@ def test_console_script_is_installed(tmp_path):
     assert exe, "the gauntlet console script is not installed beside the interpreter"
     res = subprocess.run([exe, "suites"], capture_output=True, text=True, check=True)
     assert "geneval-world" in res.stdout
+
+
+def test_unscorable_images_are_named_on_stderr(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "00000_0.png").write_bytes(b"not a png")
+    code = main(["run", "--candidate", f"images:{folder}", "--limit", "1", "--images-per-prompt", "1",
+                 "--out", str(tmp_path / "runs"), "--quiet", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "could not be scored" in err and "00000_0.png" in err and "missing image" in err
+    data = json.loads(out)[f"images:{folder}"]["geneval-world"]
+    assert data["n"] == 0 and data["overall"] is None  # nothing scored: no number, valid JSON

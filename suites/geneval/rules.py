@@ -118,7 +118,9 @@ def _all_pairs(found: list[Detection], targets: list[Detection], cls: str, relat
 
 
 def summarize(rows: Sequence[dict]) -> dict[str, float]:
-    """The official summary of per-image results (``tag``, ``correct``, ``metadata``)."""
+    """The official summary of per-image results (``tag``, ``correct``, ``metadata``); empty without rows."""
+    if not rows:
+        return {}
     tasks: dict[str, list[bool]] = {}
     prompts: dict[str, bool] = {}
     for r in rows:
