@@ -42,7 +42,9 @@ class Suite(Protocol):
 
 
 def _load_builtin() -> None:
+    import suites.dsg  # noqa: F401  (registers dsg, dsg-world)
     import suites.geneval  # noqa: F401  (registers geneval, geneval-world)
+    import suites.tifa  # noqa: F401  (registers tifa, tifa-world)
 
 
 SUITES: Registry[Callable[[dict[str, str]], Suite]] = Registry("suite", _load_builtin)

@@ -39,7 +39,8 @@ from bench.world.shapes import PLURALS, SHAPES  # noqa: E402
 # ---------------------------------------------------------------------------------------------
 
 _TEXT = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4, max_length=20)
-_SCHED = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
+_SCHED = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
+              prediction_type="v_prediction")
 
 _VAE2 = dict(block_out_channels=(16, 32), latent_channels=4, layers_per_block=1, norm_num_groups=8)
 _VAE4 = dict(block_out_channels=(16, 32, 32), latent_channels=8, layers_per_block=1, norm_num_groups=8)
@@ -260,7 +261,8 @@ def build_scheduler(cfg: dict) -> Any:
     s = cfg["scheduler"]
     return DDIMScheduler(num_train_timesteps=s["num_train_timesteps"], beta_schedule=s["beta_schedule"],
                          beta_start=s["beta_start"], beta_end=s["beta_end"], clip_sample=False,
-                         set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon")
+                         set_alpha_to_one=False, steps_offset=1,
+                         prediction_type=s.get("prediction_type", "epsilon"))
 
 
 def build_components(cfg: dict, seed: int = 0) -> dict:

@@ -47,8 +47,8 @@ def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], with_m
 class Trainer:
     """Holds the model parts and does one optimisation step on a batch."""
 
-    def __init__(self, cfg: dict, vae: Any = None, lr: float = 5e-4, cfg_drop: float = 0.1, snr_gamma: float = 5.0,
-                 ema_decay: float = 0.999, seed: int = 0):
+    def __init__(self, cfg: dict, vae: Any = None, lr: float = 5e-4, cfg_drop: float = 0.1, snr_gamma: float = 0.0,
+                 ema_decay: float = 0.999, seed: int = 0, text_lr_mult: float = 1.0):
         self.cfg = cfg
         parts = build.build_components(cfg, seed)
         self.tokenizer, self.text_encoder = parts["tokenizer"], parts["text_encoder"]
@@ -58,7 +58,11 @@ class Trainer:
         self.pixart = cfg["denoiser"] == "pixart"
         self.cfg_drop, self.snr_gamma, self.ema_decay = cfg_drop, snr_gamma, ema_decay
         self.params = list(self.denoiser.parameters()) + list(self.text_encoder.parameters())
-        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))
+        self.opt = torch.optim.AdamW(
+            [{"params": list(self.denoiser.parameters()), "lr_mult": 1.0},
+             {"params": list(self.text_encoder.parameters()), "lr_mult": text_lr_mult}],
+            lr=lr, weight_decay=0.01, betas=(0.9, 0.999))
+        self.v_pred = self.scheduler.config.prediction_type == "v_prediction"
         self.ema = [p.detach().clone() for p in self.params]
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
         self.rng = np.random.default_rng(seed)
@@ -87,18 +91,30 @@ class Trainer:
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen)
         noisy = self.scheduler.add_noise(latents, noise, t)
         pred = self.predict(noisy, t, prompts)
-        mse = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
-        if self.snr_gamma:  # min-SNR-gamma weighting for epsilon prediction (Hang et al. 2023)
+        mse = F.mse_loss(pred, self.target(latents, noise, t), reduction="none").mean(dim=(1, 2, 3))
+        if self.snr_gamma:  # min-SNR-gamma weighting (Hang et al. 2023), for either target
             a = self.alphas_cumprod[t]
             snr = a / (1 - a)
-            mse = mse * torch.clamp(snr, max=self.snr_gamma) / snr
+            mse = mse * torch.clamp(snr, max=self.snr_gamma) / (snr + 1 if self.v_pred else snr)
         return mse.mean()
+
+    def target(self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """What the denoiser regresses: the noise, or the velocity (v-prediction). In x0 terms the
+        plain epsilon loss weights timestep t by SNR(t), nearly nothing at high noise where the
+        caption decides colour and layout; the v loss weights it by SNR(t) + 1."""
+        return self.scheduler.get_velocity(latents, noise, t) if self.v_pred else noise
+
+    def x0(self, noisy: torch.Tensor, pred: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
+        if self.v_pred:
+            return a.sqrt() * noisy - (1 - a).sqrt() * pred
+        return (noisy - (1 - a).sqrt() * pred) / a.sqrt()
 
     def train_step(self, batch_size: int, lr: float | None = None) -> float:
         prompts, x = sample_batch(self.rng, batch_size)
         if lr is not None:
             for g in self.opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g["lr_mult"]
         loss = self.loss(prompts, x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,22 +128,22 @@ class Trainer:
 
     @torch.no_grad()
     def text_gap(self, n: int = 64, seed: int = 1234) -> dict:
-        """Does the model use the caption? Noise-prediction MSE on a fixed batch at mid noise
-        (t in 100..500, where the caption decides what the clean image holds) with the true
-        captions, with "" and with captions shuffled across the batch. ``gap`` =
+        """Does the model use the caption? The predicted clean latents' MSE on a fixed batch at
+        mid-to-high noise (t in 300..800, where the caption decides what the image holds) with
+        the true captions, with "" and with captions shuffled across the batch. ``gap`` =
         MSE("")/MSE(true) - 1 rises from ~0 once the text is used."""
         rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
         prompts, x = sample_batch(rng, n)
         sf = self.vae.config.scaling_factor
         latents = self.vae.encode(x).latent_dist.mode() * sf
         noise = torch.randn(latents.shape, generator=gen)
-        t = torch.linspace(100, 500, n).long()
+        t = torch.linspace(300, 800, n).long()
         noisy = self.scheduler.add_noise(latents, noise, t)
         self.denoiser.eval()
         self.text_encoder.eval()
         res = {}
         for name, ps in (("true", prompts), ("empty", [""] * n), ("shuffled", prompts[1:] + prompts[:1])):
-            res[name] = float(F.mse_loss(self.predict(noisy, t, ps), noise))
+            res[name] = float(F.mse_loss(self.x0(noisy, self.predict(noisy, t, ps), t), latents))
         self.denoiser.train()
         self.text_encoder.train()
         res["gap"] = res["empty"] / res["true"] - 1
@@ -192,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--cfg-drop", type=float, default=0.1)
-    ap.add_argument("--snr-gamma", type=float, default=5.0, help="0 = plain MSE")
+    ap.add_argument("--snr-gamma", type=float, default=0.0, help="min-SNR weighting; 0 = plain MSE")
+    ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=500)
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     vae = load_vae(args.vae, cfg)
     if vae is None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
-    tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed)
+    tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed, args.text_lr_mult)
     out = Path(args.out)
     if args.resume and (out / "train_state.pt").exists():
         tr.resume(out)
