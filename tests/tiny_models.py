@@ -111,3 +111,115 @@ def build_tiny_open_clip(path: Path, seed: int = 0) -> Path:
         "interpolation": "bicubic", "resize_mode": "shortest"}}))
     save_file(model.state_dict(), str(path / "open_clip_model.safetensors"))
     return path
+
+
+TINY_WORDS = ("what is the color of a an this that there how many dog cat car red blue green yes no one two three "
+              "are in on sky tree ball answer question choices").split()
+
+
+def tiny_bert_vocab(words=TINY_WORDS) -> dict[str, int]:
+    """A WordPiece vocab: specials, whole words, single chars and their ``##`` forms, BLIP's ``[DEC]``."""
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,?!:'-")
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(dict.fromkeys(words))
+             + [c for c in chars if c not in words] + ["##" + c for c in chars] + ["[DEC]"])
+    return {t: i for i, t in enumerate(dict.fromkeys(vocab))}
+
+
+def build_tiny_blip_vqa(path: Path, seed: int = 0) -> Path:
+    """Tiny ``BlipForQuestionAnswering`` + ``BlipProcessor`` (32 px images, about 90k parameters).
+
+    The text ``initializer_range`` is raised to 0.2 so that answers differ between inputs (at
+    0.02 greedy decoding gives one string for everything, which hides batching bugs).
+    """
+    import torch
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForQuestionAnswering,
+        BlipImageProcessor,
+        BlipProcessor,
+        BlipTextConfig,
+        BlipVisionConfig,
+    )
+
+    torch.manual_seed(seed)
+    tok = BertTokenizerFast(vocab=tiny_bert_vocab(), bos_token="[DEC]", model_max_length=32)  # NOT vocab_file=
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok)
+    text_cfg = BlipTextConfig(
+        vocab_size=len(tok), hidden_size=32, encoder_hidden_size=32, intermediate_size=64, projection_dim=32,
+        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.pad_token_id, sep_token_id=tok.sep_token_id, eos_token_id=tok.sep_token_id,
+        initializer_range=0.2)
+    vis_cfg = BlipVisionConfig(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2,
+                               num_attention_heads=2, image_size=32, patch_size=8,
+                               initializer_range=0.02)  # the default 1e-10 gives near-zero vision weights
+    cfg = BlipConfig(text_config=text_cfg.to_dict(), vision_config=vis_cfg.to_dict(), projection_dim=32,
+                     image_text_hidden_size=32, initializer_range=0.2)
+    BlipForQuestionAnswering(cfg).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return Path(path)
+
+
+LLAVA_15_CHAT_TEMPLATE = (  # llava-hf/llava-1.5-7b-hf's template
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% if message['role'] != 'assistant' %}{% for content in message['content'] | selectattr('type', 'equalto', "
+    "'text') %}{{ content['text'] + ' '}}{% endfor %}{% else %}{% for content in message['content'] | "
+    "selectattr('type', 'equalto', 'text') %}{% generation %}{{ content['text'] + ' '}}{% endgeneration %}"
+    "{% endfor %}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
+
+
+def tiny_llama_tokenizer(words=TINY_WORDS):
+    """A sentencepiece-style (``▁``, byte fallback) BPE LlamaTokenizer plus LLaVA's ``<image>`` and ``<pad>``."""
+    from transformers import LlamaTokenizer
+
+    chars = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?!:'-\n")
+    vocab = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["▁"] + chars
+    merges = []
+    for w in words:  # left-to-right merges make "▁word" one token
+        pieces = ["▁"] + list(w)
+        while len(pieces) > 1:
+            merges.append((pieces[0], pieces[1]))
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            vocab.append(pieces[0])
+    tok = LlamaTokenizer(vocab={t: i for i, t in enumerate(dict.fromkeys(vocab))}, merges=list(dict.fromkeys(merges)))
+    tok.add_tokens(["<image>"], special_tokens=True)
+    tok.add_special_tokens({"pad_token": "<pad>"})
+    return tok
+
+
+def build_tiny_llava(path: Path, seed: int = 0, chat_template: bool = True) -> Path:
+    """Tiny ``LlavaForConditionalGeneration`` (CLIP vision 32 px / patch 8 -> 16 image tokens, Llama text).
+
+    The Llama ``initializer_range`` is 0.2 so that answers differ between inputs.
+    """
+    import torch
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    torch.manual_seed(seed)
+    tok = tiny_llama_tokenizer()
+    image_id = tok.convert_tokens_to_ids("<image>")
+    # num_additional_image_tokens=1 counts CLIP's CLS, which the "default" strategy then drops (as llava-1.5's)
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=LLAVA_15_CHAT_TEMPLATE if chat_template else None)
+    vision = CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=2, num_attention_heads=2, projection_dim=32)
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                       initializer_range=0.2)
+    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_id,
+                      vision_feature_select_strategy="default", vision_feature_layer=-2,
+                      pad_token_id=tok.pad_token_id)
+    LlavaForConditionalGeneration(cfg).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return Path(path)
