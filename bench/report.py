@@ -15,6 +15,10 @@ def results_json(outcomes: Sequence[RunOutcome]) -> dict:
     return {o.candidate: {s: r.to_json() for s, r in o.results.items()} for o in outcomes}
 
 
+# extras worth a column of their own: key -> column title
+SHOWN_EXTRAS = {"without_dependency": "no deps"}
+
+
 def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) -> None:
     console = console or Console(width=None if Console().is_terminal else 160)
     suites = list(dict.fromkeys(s for o in outcomes for s in o.results))
@@ -23,14 +27,18 @@ def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) 
         table = Table(title=f"{suite}  (95% bootstrap interval; n images)", title_justify="left")
         table.add_column("candidate", no_wrap=True)
         table.add_column("overall [95% CI]", justify="right", no_wrap=True)
+        extras = [k for k in SHOWN_EXTRAS if any(k in o.results[suite].extras for o in outcomes if suite in o.results)]
         for c in cats:
             table.add_column(c, justify="right")
+        for k in extras:
+            table.add_column(SHOWN_EXTRAS[k], justify="right")
         table.add_column("n", justify="right")
         for o in outcomes:
             r = o.results.get(suite)
             if r is None:
                 continue
             cells = [f"{r.categories[c].score:.3f}" if c in r.categories else "-" for c in cats]
+            cells += [f"{r.extras[k]:.3f}" if k in r.extras else "-" for k in extras]
             flag = " (partial)" if o.partial else ""
             table.add_row(o.candidate + flag, f"{r.overall:.3f} [{r.ci[0]:.2f}, {r.ci[1]:.2f}]", *cells, str(r.n))
         console.print(table)
