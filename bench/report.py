@@ -24,7 +24,8 @@ def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) 
     suites = list(dict.fromkeys(s for o in outcomes for s in o.results))
     for suite in suites:
         cats = list(dict.fromkeys(c for o in outcomes if suite in o.results for c in o.results[suite].categories))
-        table = Table(title=f"{suite}  (95% bootstrap interval; n images)", title_justify="left")
+        table = Table(title=f"{suite}  ({_scale_note(outcomes, suite)}95% bootstrap interval; n images)",
+                      title_justify="left")
         table.add_column("candidate", no_wrap=True)
         table.add_column("overall [95% CI]", justify="right", no_wrap=True)
         extras = [k for k in SHOWN_EXTRAS if any(k in o.results[suite].extras for o in outcomes if suite in o.results)]
@@ -42,6 +43,14 @@ def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) 
             flag = " (partial)" if o.partial else ""
             table.add_row(o.candidate + flag, f"{r.overall:.3f} [{r.ci[0]:.2f}, {r.ci[1]:.2f}]", *cells, str(r.n))
         console.print(table)
+
+
+def _scale_note(outcomes: Sequence[RunOutcome], suite: str) -> str:
+    """``"100 x cosine, higher is better; "`` for a suite whose results name a scale, else ``""``."""
+    r = next((o.results[suite] for o in outcomes if suite in o.results and o.results[suite].scale), None)
+    if r is None:
+        return ""
+    return f"{r.scale}, {'higher' if r.higher_is_better else 'lower'} is better; "
 
 
 def print_failures(outcome: RunOutcome, console: Console) -> None:

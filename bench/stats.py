@@ -32,9 +32,11 @@ class SuiteResult:
     n: int
     categories: dict[str, Estimate] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
+    scale: str = ""                 # what the numbers are, e.g. "100 x cosine"; "" for accuracies
+    higher_is_better: bool = True
 
     def to_json(self) -> dict:
-        """Plain JSON; a score without samples is null."""
+        """Plain JSON; a score without samples is null. ``scale`` and direction only when a scale is set."""
         return {
             "overall": _num(self.overall),
             "ci": [_num(v) for v in self.ci],
@@ -42,12 +44,14 @@ class SuiteResult:
             "categories": {k: {"score": _num(e.score), "ci": [_num(v) for v in e.ci], "n": e.n}
                            for k, e in self.categories.items()},
             **({"extras": self.extras} if self.extras else {}),
+            **({"scale": self.scale, "higher_is_better": self.higher_is_better} if self.scale else {}),
         }
 
     @classmethod
     def from_json(cls, d: dict) -> SuiteResult:
         cats = {k: Estimate(v["score"], tuple(v["ci"]), v["n"]) for k, v in d["categories"].items()}
-        return cls(d["overall"], tuple(d["ci"]), d["n"], cats, d.get("extras", {}))
+        return cls(d["overall"], tuple(d["ci"]), d["n"], cats, d.get("extras", {}), d.get("scale", ""),
+                   d.get("higher_is_better", True))
 
 
 def _num(x: float) -> float | None:

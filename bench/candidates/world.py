@@ -46,13 +46,30 @@ class WorldCandidate:
         return out
 
 
+class NoiseCandidate:
+    """Pure-noise images (uniform RGB per pixel, seeded per prompt and seed): the floor that
+    every alignment score must beat."""
+
+    batch_size = 64
+
+    def __init__(self, spec: str, size: int = 64) -> None:
+        self.spec, self.size = spec, size
+
+    def generate(self, requests: Sequence[tuple[Prompt, int]]) -> list[Image.Image | GenerationFailure]:
+        out: list[Image.Image | GenerationFailure] = []
+        for prompt, seed in requests:
+            rng = np.random.default_rng(stable_seed("noise-image", prompt.text, seed))
+            out.append(Image.fromarray(rng.integers(0, 256, (self.size, self.size, 3), dtype=np.uint8), "RGB"))
+        return out
+
+
 BASE_MODEL = Path(__file__).resolve().parent.parent / "world" / "base_model"
 BASE_SAMPLING = "steps=20,guidance=4.0,batch=32"  # how the model card's scores were made
 
 
 @register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1  |  "
-                         "world:base  (the world diffusion model; not shipped yet)")
-def _world(rest: str, spec: str) -> WorldCandidate | DiffusersCandidate:
+                         "world:base  (the world diffusion model)  |  world:noise  (pure-noise images)")
+def _world(rest: str, spec: str) -> WorldCandidate | NoiseCandidate | DiffusersCandidate:
     name, _, opts = rest.partition(":")
     if name == "base":
         if not (BASE_MODEL / "model_index.json").exists():
@@ -66,6 +83,11 @@ def _world(rest: str, spec: str) -> WorldCandidate | DiffusersCandidate:
         if options:
             raise ValueError(f"world:oracle takes only size=N, got {', '.join(options)} in {spec!r}")
         return WorldCandidate(spec, None, size)
+    if name == "noise":
+        if options:
+            raise ValueError(f"world:noise takes only size=N, got {', '.join(options)} in {spec!r}")
+        return NoiseCandidate(spec, size)
     if name == "noisy":
         return WorldCandidate(spec, ErrorRates.parse(",".join(f"{k}={v}" for k, v in options.items())), size)
-    raise ValueError(f"unknown world candidate {spec!r}; use world:oracle, world:noisy:KIND=RATE,... or world:base")
+    raise ValueError(f"unknown world candidate {spec!r}; "
+                     "use world:oracle, world:noisy:KIND=RATE,..., world:noise or world:base")

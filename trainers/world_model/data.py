@@ -12,8 +12,8 @@ import torch
 
 from bench.world.grammar import write_prompt
 from bench.world.render import render
-from bench.world.scene import COLORS, RELATIONS, LayoutError, ObjectSpec, Relation, SceneSpec
-from bench.world.shapes import SHAPES
+from bench.world.scene import COLORS, RELATIONS, Layout, LayoutError, ObjectSpec, Relation, SceneSpec
+from bench.world.shapes import SHAPES, shape_mask
 
 # kind -> weight; roughly the mix of the evaluation's skills, single objects oversampled
 KINDS = {"single": 0.30, "count": 0.15, "pair": 0.30, "relation": 0.25}
@@ -45,21 +45,34 @@ def sample_spec(rng: np.random.Generator) -> SceneSpec:
     return SceneSpec((a, b), (Relation(0, RELATIONS[rng.integers(len(RELATIONS))], 1),))
 
 
-def sample_pair(rng: np.random.Generator, size: int = 64) -> tuple[str, np.ndarray]:
-    """(prompt, uint8 HxWx3 image) for a random scene; scenes that do not fit are redrawn."""
+def object_mask(scene: Layout) -> np.ndarray:
+    """(H, W) bool: the pixels the scene's objects cover."""
+    mask = np.zeros((scene.size, scene.size), bool)
+    for obj in scene.objects:
+        x1, y1, x2, y2 = obj.box
+        mask[y1:y2, x1:x2] |= shape_mask(obj.shape, x2 - x1, y2 - y1)
+    return mask
+
+
+def sample_pair(rng: np.random.Generator, size: int = 64) -> tuple[str, np.ndarray, np.ndarray]:
+    """(prompt, uint8 HxWx3 image, HxW object mask) for a random scene; scenes that do not fit
+    are redrawn."""
     while True:
         spec = sample_spec(rng)
         try:
-            img, _ = render(spec, int(rng.integers(2**63)), size)
+            img, scene = render(spec, int(rng.integers(2**63)), size)
         except LayoutError:
             continue
-        return write_prompt(spec), np.asarray(img)
+        return write_prompt(spec), np.asarray(img), object_mask(scene)
 
 
-def sample_batch(rng: np.random.Generator, n: int, size: int = 64) -> tuple[list[str], torch.Tensor]:
-    """``n`` prompts and images as a float tensor (n, 3, H, W) in [-1, 1]."""
-    prompts, imgs = zip(*(sample_pair(rng, size) for _ in range(n)), strict=True)
+def sample_batch(rng: np.random.Generator, n: int, size: int = 64, with_masks: bool = False) -> tuple:
+    """``n`` prompts and images as a float tensor (n, 3, H, W) in [-1, 1] (and, with
+    ``with_masks``, the object masks as a float tensor (n, 1, H, W))."""
+    prompts, imgs, masks = zip(*(sample_pair(rng, size) for _ in range(n)), strict=True)
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    if with_masks:
+        return list(prompts), x, torch.from_numpy(np.stack(masks)).float()[:, None]
     return list(prompts), x
 
 
