@@ -1,4 +1,8 @@
-"""The ``gauntlet`` command line: run, suites, candidates."""
+"""The ``gauntlet`` command line: run, suites, candidates, trainers, train, gate, baseline.
+
+Exit codes: 0 success (gate: pass), 1 gate fail or baseline moved, 2 bad input,
+3 gate inconclusive.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("trainer", help="trainer name (see `gauntlet trainers`)")
     t.add_argument("--config", type=Path, required=True, metavar="FILE", help="loop config (TOML)")
     t.add_argument("--rounds", type=int, help="override the config's number of rounds")
+    g = sub.add_parser("gate", help="decide a run against gate rules (exit 0 pass, 1 fail, 3 inconclusive)")
+    g.add_argument("--run", type=Path, required=True, metavar="DIR", help="a run folder (with manifest.json)")
+    g.add_argument("--baseline", type=Path, metavar="DIR", help="the run that max_drop rules compare against")
+    g.add_argument("--rules", type=Path, required=True, metavar="FILE", help="gate rules (TOML)")
+    g.add_argument("--format", choices=("table", "json"), default="table")
+    b = sub.add_parser("baseline", help="save or check a CI baseline of a run's aggregates")
+    b.add_argument("action", choices=("save", "check"))
+    b.add_argument("--run", type=Path, required=True, metavar="DIR")
+    b.add_argument("--baseline", "-o", type=Path, required=True, metavar="FILE", help="the baseline JSON")
+    b.add_argument("--tolerance", type=float, default=1e-6, help="allowed change per value (save)")
     return ap
 
 
@@ -66,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "train":
             return _train(args)
+        if args.command == "gate":
+            return _gate(args)
+        if args.command == "baseline":
+            return _baseline(args)
         return _run(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"gauntlet: error: {e}", file=sys.stderr)
@@ -89,6 +107,32 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_table(outcomes)
     return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from bench.gates import gate, load_rules
+    from bench.report import print_gate
+
+    report = gate(args.run, load_rules(args.rules), args.baseline)
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print_gate(report)
+    return report.exit_code
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from bench import baseline
+
+    if args.action == "save":
+        path = baseline.save(args.run, args.baseline, args.tolerance)
+        print(f"saved {path}")
+        return 0
+    problems = baseline.check(args.run, args.baseline)
+    for p in problems:
+        print(p)
+    print(f"{len(problems)} value(s) moved beyond tolerance" if problems else "baseline holds")
+    return 1 if problems else 0
 
 
 def _train(args: argparse.Namespace) -> int:

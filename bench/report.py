@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from bench.gates import GateReport
 from bench.runner import RunOutcome
 
 
@@ -76,4 +78,19 @@ def print_rounds(rounds: Sequence[dict], console: Console | None = None) -> None
         scores = [f"{r['scores'][s]['overall']:.3f}" if r["scores"] and s in r["scores"] else "-" for s in suites]
         table.add_row(str(r["idx"]), r["decision"] or r["status"], *scores, str(r["data_size"] or ""),
                       f"{r['seconds'] or 0:.0f}", r["reason"] or "")
+    console.print(table)
+
+
+def print_gate(report: GateReport, console: Console | None = None) -> None:
+    """One row per rule: decision, value, interval, baseline, reason."""
+    console = console or Console(width=None if Console().is_terminal else 160)
+    table = Table(title=f"gate: {report.decision.upper()}", title_justify="left")
+    for col in ("rule", "decision", "value", "interval", "baseline", "reason"):
+        table.add_column(col, overflow="fold")
+    style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
+    for r in report.results:
+        table.add_row(r.rule, f"[{style[r.decision]}]{r.decision}[/]",
+                      "-" if r.value is None else f"{r.value:.3f}",
+                      "-" if r.ci is None else f"[{r.ci[0]:.3f}, {r.ci[1]:.3f}]",
+                      "-" if r.baseline is None else f"{r.baseline:.3f}", escape(r.reason))
     console.print(table)

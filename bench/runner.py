@@ -103,7 +103,8 @@ def run(
     spec = {
         "candidate": cand.spec,
         "suites": [{"spec": orig if isinstance(orig, str) else s.name, "name": s.name, "version": s.version,
-                    "judge_id": s.judge_id} for orig, s in zip(suites, suite_objs, strict=True)],
+                    "judge_id": s.judge_id, "overall_mode": getattr(s, "overall_mode", "prompt_means")}
+                   for orig, s in zip(suites, suite_objs, strict=True)],
         "seeds": seeds,
         "images_per_prompt": images_per_prompt,
         "limit": limit,

@@ -21,6 +21,10 @@ from bench.types import Judgment, Prompt
 class Suite(Protocol):
     name: str
     version: str
+    # how ``aggregate`` forms the overall score from per-image scores, so that gates can
+    # bootstrap it: "prompt_means" (mean over prompts; the default when absent) or
+    # "category_means" (unweighted mean of per-category means, as GenEval)
+    overall_mode: str
 
     @property
     def judge_id(self) -> str:
@@ -42,8 +46,12 @@ class Suite(Protocol):
 
 
 def _load_builtin() -> None:
+    import suites.clipscore  # noqa: F401  (registers clipscore)
     import suites.dsg  # noqa: F401  (registers dsg, dsg-world)
     import suites.geneval  # noqa: F401  (registers geneval, geneval-world)
+    import suites.hps  # noqa: F401  (registers hps)
+    import suites.imagereward  # noqa: F401  (registers imagereward)
+    import suites.pickscore  # noqa: F401  (registers pickscore)
     import suites.tifa  # noqa: F401  (registers tifa, tifa-world)
 
 

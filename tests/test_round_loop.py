@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from bench.gates import GateSpec, Rule
 from tests.tiny_models import build_tiny_sd
 from trainers.continual import train_round
 from trainers.loop import LoopConfig, RoundLoop, load_config
@@ -88,15 +89,15 @@ def test_rejected_round_rolls_back(tiny_sd, tmp_path):
     rounds = RoundLoop(cfg, train_round, log=lambda m: None).run()
     assert [r["decision"] for r in rounds] == ["reject", "reject"]
     assert rounds[1]["parent"] == str(tiny_sd)  # the next round started from the last promoted checkpoint
-    assert "dropped" in rounds[0]["reason"]
+    assert "max_drop -1.0" in rounds[0]["reason"]
 
 
 def test_floor_rejects_and_config_errors_are_named(tiny_sd, tmp_path):
     cfg = LoopConfig(init=str(tiny_sd), work_dir=tmp_path / "w", rounds=1, suites=["geneval-world"],
                      images_per_prompt=1, limit=1, candidate_options="steps=2", options={"steps": 1, "batch_size": 2})
-    cfg.gate.min_overall = {"geneval-world": 1.01}
+    cfg.gate = GateSpec((Rule("geneval-world", min=1.01),))
     rounds = RoundLoop(cfg, train_round, log=lambda m: None).run()
-    assert rounds[0]["decision"] == "reject" and "floor" in rounds[0]["reason"]
+    assert rounds[0]["decision"] == "reject" and "below min 1.01" in rounds[0]["reason"]
     bad = tmp_path / "bad.toml"
     bad.write_text('init = "x"\nwork_dir = "y"\nrounds = 1\nsuites = []\nroundz = 3\n')
     with pytest.raises(ValueError, match="unknown key.*roundz"):

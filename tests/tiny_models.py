@@ -223,3 +223,117 @@ def build_tiny_llava(path: Path, seed: int = 0, chat_template: bool = True) -> P
     LlavaForConditionalGeneration(cfg).eval().save_pretrained(path)
     processor.save_pretrained(path)
     return Path(path)
+
+
+def build_tiny_hf_clip(path: Path, seed: int = 0) -> Path:
+    """Tiny ``CLIPModel`` + ``CLIPProcessor`` (32 px images, 32-token text) for PickScore and CLIPScore."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPVisionConfig
+
+    torch.manual_seed(seed)
+    tok = tiny_clip_tokenizer(words=("a", "photo", "of", "red", "blue", "circle", "square", "cat", "dog"),
+                              max_length=32)
+    text_cfg = CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, max_position_embeddings=32, projection_dim=32,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                              pad_token_id=tok.pad_token_id)
+    vision_cfg = CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
+                                  num_hidden_layers=2, num_attention_heads=2, projection_dim=32)
+    model = CLIPModel(CLIPConfig(text_config=text_cfg.to_dict(), vision_config=vision_cfg.to_dict(),
+                                 projection_dim=32, initializer_factor=5.0)).eval()  # larger weights: spread scores
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}), tokenizer=tok)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return Path(path)
+
+
+def build_tiny_hps(path: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A tiny open_clip ``local-dir`` model and an HPS-style checkpoint ``{"state_dict": ...}`` of other weights.
+
+    Returns (model folder, checkpoint file); the checkpoint's weights (seed + 1) differ from the
+    folder's, so a scorer that ignored the checkpoint would give other scores.
+    """
+    import open_clip
+    import torch
+
+    folder = build_tiny_open_clip(Path(path) / "open_clip", seed)
+    cfg = json.loads((folder / "open_clip_config.json").read_text())["model_cfg"]
+    torch.manual_seed(seed + 1)
+    other = open_clip.CLIP(**cfg)
+    ckpt = Path(path) / "HPS_tiny.pt"
+    torch.save({"state_dict": other.state_dict(), "epoch": 1}, ckpt)
+    return folder, ckpt
+
+
+TINY_IMAGEREWARD_ARCH = {"image_size": 32, "patch_size": 8, "vision_width": 32, "vision_layers": 2, "vision_heads": 2,
+                         "text_width": 24, "text_layers": 2, "text_heads": 2, "text_intermediate": 48,
+                         "max_positions": 40, "mlp_dims": [16, 8, 8, 4], "max_length": 35}
+
+
+def tiny_imagereward_state_dict(arch: dict, vocab_size: int, seed: int = 0) -> dict:
+    """Random weights under the official ``ImageReward.pt`` names, shaped as BLIP's modules make them.
+
+    Written from the reference's module definitions (``models/BLIP/vit.py``, ``med.py``,
+    ``ImageReward.py``), not from gauntlet's key mapping, so a wrong mapping shows in the tests.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def w(*shape, std=0.2):
+        return torch.randn(*shape, generator=g) * std
+
+    def ln(prefix, dim):
+        return {f"{prefix}.weight": 1 + w(dim, std=0.1), f"{prefix}.bias": w(dim, std=0.1)}
+
+    def lin(prefix, n_in, n_out):
+        return {f"{prefix}.weight": w(n_out, n_in, std=n_in ** -0.5), f"{prefix}.bias": w(n_out, std=0.1)}
+
+    V, P, T, H = arch["vision_width"], arch["patch_size"], arch["text_width"], arch["text_intermediate"]
+    n_patches = (arch["image_size"] // P) ** 2
+    sd = {"blip.visual_encoder.cls_token": w(1, 1, V), "blip.visual_encoder.pos_embed": w(1, n_patches + 1, V),
+          "blip.visual_encoder.patch_embed.proj.weight": w(V, 3, P, P, std=(3 * P * P) ** -0.5),
+          "blip.visual_encoder.patch_embed.proj.bias": w(V, std=0.1)}
+    for i in range(arch["vision_layers"]):
+        b = f"blip.visual_encoder.blocks.{i}"
+        sd |= ln(f"{b}.norm1", V) | lin(f"{b}.attn.qkv", V, 3 * V) | lin(f"{b}.attn.proj", V, V)
+        sd |= ln(f"{b}.norm2", V) | lin(f"{b}.mlp.fc1", V, 4 * V) | lin(f"{b}.mlp.fc2", 4 * V, V)
+    sd |= ln("blip.visual_encoder.norm", V)
+    e = "blip.text_encoder.embeddings"
+    sd |= {f"{e}.word_embeddings.weight": w(vocab_size, T, std=1.0),
+           f"{e}.position_embeddings.weight": w(arch["max_positions"], T, std=0.5),
+           f"{e}.position_ids": torch.arange(arch["max_positions"]).expand((1, -1))}
+    sd |= ln(f"{e}.LayerNorm", T)
+    for i in range(arch["text_layers"]):
+        b = f"blip.text_encoder.encoder.layer.{i}"
+        sd |= lin(f"{b}.attention.self.query", T, T) | lin(f"{b}.attention.self.key", T, T)
+        sd |= lin(f"{b}.attention.self.value", T, T) | lin(f"{b}.attention.output.dense", T, T)
+        sd |= ln(f"{b}.attention.output.LayerNorm", T)
+        sd |= lin(f"{b}.crossattention.self.query", T, T) | lin(f"{b}.crossattention.self.key", V, T)
+        sd |= lin(f"{b}.crossattention.self.value", V, T) | lin(f"{b}.crossattention.output.dense", T, T)
+        sd |= ln(f"{b}.crossattention.output.LayerNorm", T)
+        sd |= lin(f"{b}.intermediate.dense", T, H) | lin(f"{b}.output.dense", H, T) | ln(f"{b}.output.LayerNorm", T)
+    sd |= lin("blip.vision_proj", V, 16) | lin("blip.text_proj", T, 16)  # in the file, unused by the reward
+    dims = [T, *arch["mlp_dims"], 1]
+    for k, idx in enumerate((0, 2, 4, 6, 7)):  # nn.Sequential(Linear, Dropout, Linear, Dropout, Linear, Dropout, ...)
+        sd |= lin(f"mlp.layers.{idx}", dims[k], dims[k + 1])
+    return sd
+
+
+def build_tiny_imagereward(path: Path, seed: int = 0) -> dict[str, Path]:
+    """``ImageReward.pt`` (official key layout), a BERT tokenizer folder and the sizes as JSON.
+
+    Returns {"checkpoint", "tokenizer", "arch"} paths.
+    """
+    import torch
+    from transformers import BertTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = BertTokenizer(vocab=tiny_bert_vocab(), model_max_length=512)
+    tok.save_pretrained(path / "tokenizer")
+    arch = dict(TINY_IMAGEREWARD_ARCH, vocab_size=len(tok) + 1)  # + BLIP's [ENC]
+    (path / "arch.json").write_text(json.dumps(arch))
+    torch.save(tiny_imagereward_state_dict(arch, arch["vocab_size"], seed), path / "ImageReward.pt")
+    return {"checkpoint": path / "ImageReward.pt", "tokenizer": path / "tokenizer", "arch": path / "arch.json"}

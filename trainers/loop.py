@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.runner import run
-from bench.stats import SuiteResult
+from bench.gates import GateSpec, gate, parse_rules
+from bench.runner import run, run_dir_name
+from bench.stats import CONFIDENCE, SuiteResult
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rounds (
@@ -27,26 +28,6 @@ CREATE TABLE IF NOT EXISTS rounds (
     data_size INTEGER, train_seconds REAL, scores TEXT, decision TEXT, reason TEXT, seconds REAL);
 CREATE TABLE IF NOT EXISTS loop (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-@dataclass
-class GateRule:
-    """Until the full gate lands: floors and a no-regression margin on suite overall scores."""
-
-    min_overall: dict[str, float] = field(default_factory=dict)
-    max_drop: float = 0.0
-
-    def decide(self, scores: dict[str, SuiteResult], baseline: dict[str, SuiteResult] | None) -> tuple[str, str]:
-        for suite, floor in self.min_overall.items():
-            if scores[suite].overall < floor:
-                return "reject", f"{suite} overall {scores[suite].overall:.4f} < floor {floor}"
-        if baseline:
-            for suite, res in scores.items():
-                drop = baseline[suite].overall - res.overall
-                if drop > self.max_drop:
-                    return "reject", (f"{suite} overall {res.overall:.4f} dropped {drop:.4f} from "
-                                      f"{baseline[suite].overall:.4f} (max_drop {self.max_drop})")
-        return "promote", "all rules hold"
 
 
 @dataclass
@@ -72,7 +53,7 @@ class LoopConfig:
     images_per_prompt: int = 2
     limit: int | None = None
     candidate_options: str = ""
-    gate: GateRule = field(default_factory=GateRule)
+    gate: GateSpec = field(default_factory=lambda: GateSpec(()))
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,11 +84,26 @@ class RoundLoop:
         return out
 
     # steps ------------------------------------------------------------------------------
+    def _spec(self, checkpoint: str) -> str:
+        return f"diffusers:{checkpoint}" + (f":{self.cfg.candidate_options}" if self.cfg.candidate_options else "")
+
+    def _run_dir(self, checkpoint: str) -> Path:
+        return self.cfg.work_dir / "runs" / run_dir_name(self._spec(checkpoint))
+
     def _score(self, checkpoint: str) -> dict[str, SuiteResult]:
-        spec = f"diffusers:{checkpoint}" + (f":{self.cfg.candidate_options}" if self.cfg.candidate_options else "")
-        outcome = run(spec, self.cfg.suites, self.cfg.work_dir / "runs", self.cfg.images_per_prompt,
+        outcome = run(self._spec(checkpoint), self.cfg.suites, self.cfg.work_dir / "runs", self.cfg.images_per_prompt,
                       limit=self.cfg.limit)
         return outcome.results
+
+    def _decide(self, checkpoint: str) -> tuple[str, str]:
+        """Gate the new checkpoint's run against the last promoted one's: promote only on pass."""
+        if not self.cfg.gate.rules:
+            return "promote", "no gate rules"
+        parent = self._get("promoted", self.cfg.init)
+        report = gate(self._run_dir(checkpoint), self.cfg.gate, self._run_dir(parent))
+        if report.decision == "pass":
+            return "promote", "all rules pass"
+        return "reject", "; ".join(f"{r.rule} {r.decision}: {r.reason}" for r in report.results if r.decision != "pass")
 
     def _baseline(self) -> dict[str, SuiteResult]:
         """Scores of the initial checkpoint (round 0 of the record), computed once."""
@@ -162,8 +158,7 @@ class RoundLoop:
             status = "scored"
         if status == "scored":
             row = self.db.execute("SELECT scores, train_seconds FROM rounds WHERE idx=?", (idx,)).fetchone()
-            scores = {k: SuiteResult.from_json(v) for k, v in json.loads(row[0]).items()}
-            decision, reason = self.cfg.gate.decide(scores, self._promoted_scores(baseline))
+            decision, reason = self._decide(str(out))
             with self.db:
                 self.db.execute("UPDATE rounds SET status='decided', decision=?, reason=?, seconds=? WHERE idx=?",
                                 (decision, reason, (row[1] or 0) + time.time() - t0, idx))
@@ -188,13 +183,33 @@ def load_config(path: Path) -> LoopConfig:
     for key in ("init", "work_dir", "rounds", "suites"):
         if key not in raw:
             raise ValueError(f"{path}: missing key {key!r}")
-    gate = raw.get("gate", {})
+    suites = list(raw["suites"])
     return LoopConfig(
         init=resolve_checkpoint(raw["init"]), work_dir=Path(raw["work_dir"]), rounds=int(raw["rounds"]),
-        suites=list(raw["suites"]), images_per_prompt=int(raw.get("images_per_prompt", 2)), limit=raw.get("limit"),
-        candidate_options=raw.get("candidate_options", ""),
-        gate=GateRule(dict(gate.get("min_overall", {})), float(gate.get("max_drop", 0.0))),
+        suites=suites, images_per_prompt=int(raw.get("images_per_prompt", 2)), limit=raw.get("limit"),
+        candidate_options=raw.get("candidate_options", ""), gate=gate_spec(raw.get("gate", {}), suites, path),
         options=dict(raw.get("options", {})))
+
+
+def gate_spec(table: dict[str, Any], suites: list[str], where: Path) -> GateSpec:
+    """The ``[gate]`` table: ``[[gate.rule]]`` rules as in a rules file, and two shorthands,
+    ``max_drop`` (on every suite's overall) and ``min_overall = {suite = floor}``."""
+    unknown = set(table) - {"rule", "max_drop", "min_overall", "confidence"}
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) in [gate]: {', '.join(sorted(unknown))}")
+    rules: dict[str, dict[str, Any]] = {}
+    for suite in suites:
+        r: dict[str, Any] = {}
+        if "max_drop" in table:
+            r["max_drop"] = float(table["max_drop"])
+        if suite in table.get("min_overall", {}):
+            r["min"] = float(table["min_overall"][suite])
+        if r:
+            rules[suite] = {"suite": suite, **r}
+    listed = [*rules.values(), *table.get("rule", [])]
+    if not listed:
+        return GateSpec(())
+    return parse_rules({"confidence": table.get("confidence", CONFIDENCE), "rule": listed}, f"{where} [gate]")
 
 
 def resolve_checkpoint(ref: str) -> str:

@@ -46,8 +46,8 @@ class HPSv2Scorer:
             raise ValueError(f"unknown HPS version {version!r}; known: {', '.join(CHECKPOINTS)}")
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        self.version, self.checkpoint, self.arch, self.device_name, self.batch = version, checkpoint, arch, device, batch
-        self.weights_only = weights_only
+        self.version, self.checkpoint, self.arch = version, checkpoint, arch
+        self.device_name, self.batch, self.weights_only = device, batch, weights_only
         self._model: Any = None
 
     @property

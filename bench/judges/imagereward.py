@@ -82,14 +82,15 @@ class ImageRewardModel(nn.Module):
             vocab_size=arch.vocab_size, hidden_size=arch.text_width, encoder_hidden_size=arch.vision_width,
             intermediate_size=arch.text_intermediate, num_hidden_layers=arch.text_layers,
             num_attention_heads=arch.text_heads, max_position_embeddings=arch.max_positions,
-            hidden_act="gelu", layer_norm_eps=1e-12, pad_token_id=0,
+            hidden_act="gelu", layer_norm_eps=1e-12, pad_token_id=0, bos_token_id=None,  # no generation here
             is_decoder=True),  # builds the cross-attention layers; forward runs bidirectionally
             add_pooling_layer=False)
         d = (arch.text_width, *arch.mlp_dims, 1)
         self.mlp = nn.Sequential(nn.Linear(d[0], d[1]), nn.Dropout(0.2), nn.Linear(d[1], d[2]), nn.Dropout(0.2),
                                  nn.Linear(d[2], d[3]), nn.Dropout(0.1), nn.Linear(d[3], d[4]), nn.Linear(d[4], d[5]))
 
-    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> torch.Tensor:
         image_embeds = self.visual_encoder(pixel_values=pixel_values).last_hidden_state
         image_atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
         out = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, encoder_hidden_states=image_embeds,
@@ -145,11 +146,8 @@ def load_official_state_dict(model: ImageRewardModel, state_dict: dict[str, torc
         else:
             mapped[local] = value
     missing = [local_to_official(k) or k for k in expected if k not in mapped]
-    problems = []
-    if missing:
-        problems.append(f"missing key(s) {', '.join(missing[:10])}" + (f" and {len(missing) - 10} more" * (len(missing) > 10)))
-    if unknown:
-        problems.append(f"unknown key(s) {', '.join(unknown[:10])}" + (f" and {len(unknown) - 10} more" * (len(unknown) > 10)))
+    problems = [f"{what} key(s) {', '.join(keys[:10])}" + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+                for what, keys in (("missing", missing), ("unknown", unknown)) if keys]
     if problems:
         raise ValueError(f"ImageReward checkpoint does not match the model ({model.arch}): {'; '.join(problems)}")
     try:

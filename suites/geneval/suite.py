@@ -17,6 +17,7 @@ from suites.geneval.rules import TASKS, Thresholds, evaluate, keep_detections, s
 
 class GenEvalSuite:
     version = "1"
+    overall_mode = "category_means"  # overall = the unweighted mean of the six task means
 
     def __init__(self, name: str, prompts: list[Prompt], detector: Detector, colors: ColorClassifier,
                  thresholds: Thresholds = Thresholds()) -> None:

@@ -69,7 +69,9 @@ with gauntlet so that trainers have a real model to improve. Load it as
   dropped to "" 10% of the time for classifier-free guidance. The 319 geneval-world prompts
   are part of that distribution (the world is small), their seeds and renders are not.
 - VAE: {vae['steps']} steps, {vae['minutes']:.1f} min. Denoiser and text encoder: {train['steps']} steps
-  of batch 32, AdamW, cosine schedule, min-SNR weighting, EMA 0.999; {train['minutes']:.1f} min;
+  of batch 32, AdamW, cosine schedule, v-prediction with plain MSE, the objects' latent
+  positions weighted 10× (`--fg-weight 9`: objects cover 2-10% of an image, and without the
+  weight the model learned to ignore the caption), EMA 0.999; {train['minutes']:.1f} min;
   final loss {train['final_loss']:.4f}.
 - Where: {where}, `torch.set_num_threads(1)`.
 - To reproduce:
