@@ -215,6 +215,14 @@ def paired_drop(run: RunData, base: RunData, rule: Rule, confidence: float
     return c_val, b_val, drop, ci, len(shared)
 
 
+def drop_decision(ci: tuple[float, float], max_drop: float) -> str:
+    """pass when the drop's upper bound is within the margin, fail when its lower bound exceeds it."""
+    lo, hi = ci
+    if hi <= max_drop:
+        return "pass"
+    return "fail" if lo > max_drop else "inconclusive"
+
+
 def check_max_drop(run: RunData, base: RunData | None, rule: Rule, confidence: float) -> RuleResult:
     th = {"max_drop": rule.max_drop}
     if base is None:
@@ -231,12 +239,8 @@ def check_max_drop(run: RunData, base: RunData | None, rule: Rule, confidence: f
     if n < max(rule.min_n, 2):
         return RuleResult(rule.name, "inconclusive", None, None, n, f"{n} shared samples < min_n={rule.min_n}",
                           threshold=th)
-    if hi <= rule.max_drop:
-        decision, why = "pass", "is within"
-    elif lo > rule.max_drop:
-        decision, why = "fail", "exceeds"
-    else:
-        decision, why = "inconclusive", "straddles"
+    decision = drop_decision((lo, hi), rule.max_drop)
+    why = {"pass": "is within", "fail": "exceeds", "inconclusive": "straddles"}[decision]
     reason = (f"drop {drop:+.3f} from baseline {base_value:.3f}, interval [{lo:+.3f}, {hi:+.3f}], {why} "
               f"max_drop {rule.max_drop} ({n} paired samples)")
     return RuleResult(rule.name, decision, value, (lo, hi), n, reason, base_value, th)
