@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--val-every", type=int, default=100, help="log the caption-use diagnostic (0 = never)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this wall time")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop (and save) at this step, keeping the --steps schedule: reproduces that checkpoint")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
             log.write(json.dumps(rec) + "\n")
             log.flush()
             losses, busy = [], 0.0
-        stop = args.max_minutes and time.time() - t0 > 60 * args.max_minutes
+        stop = (args.max_minutes and time.time() - t0 > 60 * args.max_minutes) or tr.step == args.stop_after
         if tr.step % args.save_every == 0 or tr.step == args.steps or stop:
             tr.save(out)
             print(f"saved step {tr.step} -> {out}", flush=True)
