@@ -1,4 +1,4 @@
-"""Noise-prediction fine-tuning of a loaded diffusers pipeline (UNet or PixArt denoiser).
+"""Denoising fine-tuning of a loaded diffusers pipeline (UNet or PixArt denoiser).
 
 One step: encode images with the frozen VAE, add noise at a random timestep, predict the
 noise from the noisy latents and the prompt's text features, regress it (MSE). Captions
@@ -27,9 +27,10 @@ def encode_text(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]: 
     return emb, mask
 
 
-def noise_prediction_loss(pipe, prompts: list[str], images: torch.Tensor, generator: torch.Generator,  # noqa: ANN001
+def denoising_loss(pipe, prompts: list[str], images: torch.Tensor, generator: torch.Generator,  # noqa: ANN001
                           cfg_drop: float = 0.1) -> torch.Tensor:
-    """MSE between true and predicted noise for ``images`` (B, 3, H, W) in [-1, 1]."""
+    """MSE between the denoiser's output and its target (the noise, or the velocity for a
+    v-prediction scheduler) for ``images`` (B, 3, H, W) in [-1, 1]."""
     with torch.no_grad():
         latents = pipe.vae.encode(images.to(pipe.device)).latent_dist.sample(generator=generator)
         latents = latents * pipe.vae.config.scaling_factor
@@ -46,7 +47,13 @@ def noise_prediction_loss(pipe, prompts: list[str], images: torch.Tensor, genera
         pred = denoiser(noisy, encoder_hidden_states=emb, encoder_attention_mask=mask, timestep=t,
                         added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
         pred = pred[:, : latents.shape[1]]  # PixArt may also predict a variance
-    return F.mse_loss(pred.float(), noise.float())
+    if pipe.scheduler.config.prediction_type == "v_prediction":
+        target = pipe.scheduler.get_velocity(latents, noise, t)
+    elif pipe.scheduler.config.prediction_type == "epsilon":
+        target = noise
+    else:
+        raise ValueError(f"fine-tuning supports epsilon and v_prediction, not {pipe.scheduler.config.prediction_type}")
+    return F.mse_loss(pred.float(), target.float())
 
 
 def finetune(pipe, batches: Iterable[tuple[list[str], torch.Tensor]], lr: float = 1e-4,  # noqa: ANN001
@@ -61,7 +68,7 @@ def finetune(pipe, batches: Iterable[tuple[list[str], torch.Tensor]], lr: float 
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     losses = []
     for step, (prompts, images) in enumerate(batches, start=1):
-        loss = noise_prediction_loss(pipe, prompts, images, gen)
+        loss = denoising_loss(pipe, prompts, images, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
