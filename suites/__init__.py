@@ -46,6 +46,7 @@ class Suite(Protocol):
 
 
 def _load_builtin() -> None:
+    import suites.bias  # noqa: F401  (registers bias, social-bias, bias-world)
     import suites.clipscore  # noqa: F401  (registers clipscore)
     import suites.dsg  # noqa: F401  (registers dsg, dsg-world)
     import suites.geneval  # noqa: F401  (registers geneval, geneval-world)

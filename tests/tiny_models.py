@@ -337,3 +337,38 @@ def build_tiny_imagereward(path: Path, seed: int = 0) -> dict[str, Path]:
     (path / "arch.json").write_text(json.dumps(arch))
     torch.save(tiny_imagereward_state_dict(arch, arch["vocab_size"], seed), path / "ImageReward.pt")
     return {"checkpoint": path / "ImageReward.pt", "tokenizer": path / "tokenizer", "arch": path / "arch.json"}
+
+
+def build_tiny_blip_captioner(path: Path, seed: int = 0) -> Path:
+    """Tiny ``BlipForConditionalGeneration`` + ``BlipProcessor`` for captioning (32 px images).
+
+    Same sizes as :func:`build_tiny_blip_vqa`; the vocabulary holds caption words, so random
+    weights decode to word strings that the bias suite's object extraction can read.
+    """
+    import torch
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+        BlipTextConfig,
+        BlipVisionConfig,
+    )
+
+    torch.manual_seed(seed)
+    words = TINY_WORDS + ["picture", "person", "holding", "apple", "man", "woman", "table", "circle", "square"]
+    tok = BertTokenizerFast(vocab=tiny_bert_vocab(words), bos_token="[DEC]", model_max_length=32)
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok)
+    text_cfg = BlipTextConfig(
+        vocab_size=len(tok), hidden_size=32, encoder_hidden_size=32, intermediate_size=64, projection_dim=32,
+        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.pad_token_id, sep_token_id=tok.sep_token_id, eos_token_id=tok.sep_token_id,
+        initializer_range=0.2)
+    vis_cfg = BlipVisionConfig(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2,
+                               num_attention_heads=2, image_size=32, patch_size=8, initializer_range=0.02)
+    cfg = BlipConfig(text_config=text_cfg.to_dict(), vision_config=vis_cfg.to_dict(), projection_dim=32,
+                     image_text_hidden_size=32, initializer_range=0.2)
+    BlipForConditionalGeneration(cfg).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return Path(path)

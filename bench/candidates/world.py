@@ -1,9 +1,12 @@
-"""World candidates: ``world:oracle`` draws what the prompt asks; ``world:noisy:...`` errs at set rates."""
+"""World candidates: ``world:oracle`` draws what the prompt asks; ``world:noisy:...`` errs at set rates.
+
+``world:noisy`` also takes induced bias in free choices: ``bias=red:0.8`` and ``extra=0.3``
+(see :mod:`bench.world.noise`). ``world:oracle`` makes every free choice uniformly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -12,8 +15,9 @@ from bench.candidates import register_candidate_kind
 from bench.candidates.diffusers_pipeline import DiffusersCandidate
 from bench.spec import parse_options, take
 from bench.types import GenerationFailure, Prompt
+from bench.world.assets import BASE_MODEL
 from bench.world.grammar import parse_prompt
-from bench.world.noise import KINDS, ErrorRates, apply_errors, error_draws
+from bench.world.noise import KINDS, ErrorRates, apply_errors, apply_free_choices, error_draws, free_draw
 from bench.world.render import paint, stable_seed
 from bench.world.scene import LayoutError, ObjectSpec, SceneSpec, layout
 
@@ -33,6 +37,9 @@ class WorldCandidate:
         if any(getattr(self.rates, k) for k in KINDS):
             rng = np.random.default_rng(stable_seed("noise-picks", text, seed))
             scene = apply_errors(scene, self.rates, error_draws(text, seed), rng)
+        if self.rates.free_choices:
+            rng = np.random.default_rng(stable_seed("free-picks", text, seed))
+            scene = apply_free_choices(scene, self.rates, free_draw(text, seed), rng)
         return scene
 
     def generate(self, requests: Sequence[tuple[Prompt, int]]) -> list[Image.Image | GenerationFailure]:
@@ -63,11 +70,11 @@ class NoiseCandidate:
         return out
 
 
-BASE_MODEL = Path(__file__).resolve().parent.parent / "world" / "base_model"
 BASE_SAMPLING = "steps=20,guidance=4.0,batch=32"  # how the model card's scores were made
 
 
 @register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1  |  "
+                         "world:noisy:extra=0.3,bias=red:0.8  (induced bias in free choices)  |  "
                          "world:base  (the world diffusion model)  |  world:noise  (pure-noise images)")
 def _world(rest: str, spec: str) -> WorldCandidate | NoiseCandidate | DiffusersCandidate:
     name, _, opts = rest.partition(":")

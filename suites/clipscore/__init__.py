@@ -73,3 +73,17 @@ def _clipscore(opts: dict[str, str]) -> CLIPScoreSuite:
     clamp = take(opts, "clamp", str, "mean", where)
     reject_unknown(opts, where, _OPTS)
     return CLIPScoreSuite("clipscore", prompts, CLIPScoreScorer(model, device, batch), clamp)
+
+
+@register_suite("clipscore-world", "CLIPScore's rule with the world CLIP on geneval-world's 319 prompts: image-caption "
+                "alignment in the Shapes world, not human judgement (options: batch, clamp)")
+def _clipscore_world(opts: dict[str, str]) -> CLIPScoreSuite:
+    from bench.judges.clipscore import CLIPScoreScorer
+    from bench.world.assets import world_clip
+    from suites.geneval.prompts import load_world
+
+    where = "suite clipscore-world"
+    batch = take(opts, "batch", int, 64, where)
+    clamp = take(opts, "clamp", str, "mean", where)
+    reject_unknown(opts, where, "batch, clamp")
+    return CLIPScoreSuite("clipscore-world", load_world(), CLIPScoreScorer(world_clip(), "cpu", batch), clamp)

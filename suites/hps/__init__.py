@@ -96,3 +96,17 @@ def _hps(opts: dict[str, str]) -> HPSSuite:
     prompts = load_prompts(folder if folder is not None else fetch_prompt_files())
     scorer = HPSv2Scorer(version, checkpoint, arch, device, batch)
     return HPSSuite("hps", prompts, scorer, None if chunks == "all" else int(chunks))
+
+
+@register_suite("hps-world", "HPS's score (100 x cosine, no logit scale) with the world CLIP on geneval-world's "
+                "319 prompts: alignment in the Shapes world, not human preference (options: batch)")
+def _hps_world(opts: dict[str, str]) -> ScorerSuite:
+    from bench.judges.clipscore import CLIPScoreScorer
+    from bench.world.assets import world_clip
+    from suites.geneval.prompts import load_world
+
+    batch = take(opts, "batch", int, 64, "suite hps-world")
+    reject_unknown(opts, "suite hps-world", "batch")
+    # HPS's number is 100 x cosine of normalised features: the CLIPScore scorer's unclamped
+    # per-image value, here over the world CLIP (an open_clip HPS checkpoint has no world twin)
+    return ScorerSuite("hps-world", load_world(), CLIPScoreScorer(world_clip(), "cpu", batch), "100 x cosine")

@@ -29,3 +29,15 @@ def _pickscore(opts: dict[str, str]) -> ScorerSuite:
     if processor is None:  # a local model folder brings its own processor; the hub model uses the reference's
         processor = PickScoreScorer.DEFAULT_PROCESSOR if model == PickScoreScorer.DEFAULT_MODEL else model
     return ScorerSuite("pickscore", prompts, PickScoreScorer(model, processor, device, batch))
+
+
+@register_suite("pickscore-world", "PickScore's rule (logit_scale x cosine) with the world CLIP on geneval-world's "
+                "319 prompts: alignment in the Shapes world, not human preference (options: batch)")
+def _pickscore_world(opts: dict[str, str]) -> ScorerSuite:
+    from bench.judges.pickscore import PickScoreScorer
+    from bench.world.assets import world_clip
+    from suites.geneval.prompts import load_world
+
+    batch = take(opts, "batch", int, 64, "suite pickscore-world")
+    reject_unknown(opts, "suite pickscore-world", "batch")
+    return ScorerSuite("pickscore-world", load_world(), PickScoreScorer(world_clip(), world_clip(), "cpu", batch))
