@@ -1,4 +1,4 @@
-"""The ``gauntlet`` command line: run, suites, candidates, trainers, train, gate, baseline.
+"""The ``gauntlet`` command line: run, suites, candidates, trainers, train, gate, baseline, leaderboard.
 
 Exit codes: 0 success (gate: pass), 1 gate fail or baseline moved, 2 bad input,
 3 gate inconclusive.
@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--run", type=Path, required=True, metavar="DIR")
     b.add_argument("--baseline", "-o", type=Path, required=True, metavar="FILE", help="the baseline JSON")
     b.add_argument("--tolerance", type=float, default=1e-6, help="allowed change per value (save)")
+    lb = sub.add_parser("leaderboard", help="write a static HTML leaderboard of every run under RUNS_DIR")
+    lb.add_argument("runs_dir", type=Path, metavar="RUNS_DIR", help="folder with run folders (and training work dirs)")
+    lb.add_argument("-o", "--out", type=Path, required=True, metavar="SITE_DIR", help="where the site goes")
+    lb.add_argument("--title", default="gauntlet leaderboard", help="the site's title")
+    lb.add_argument("--thumb-size", type=int, default=192, metavar="PX", help="longest side of thumbnails (192)")
     return ap
 
 
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return _gate(args)
         if args.command == "baseline":
             return _baseline(args)
+        if args.command == "leaderboard":
+            return _leaderboard(args)
         return _run(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"gauntlet: error: {e}", file=sys.stderr)
@@ -133,6 +140,15 @@ def _baseline(args: argparse.Namespace) -> int:
         print(p)
     print(f"{len(problems)} value(s) moved beyond tolerance" if problems else "baseline holds")
     return 1 if problems else 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from leaderboard import build_site
+
+    summary = build_site(args.runs_dir, args.out, args.title, args.thumb_size)
+    print(f"wrote {len(summary.pages)} pages ({summary.runs} runs, {summary.trainings} training loops, "
+          f"{summary.thumbnails} thumbnails) to {summary.site_dir / 'index.html'}")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

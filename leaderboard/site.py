@@ -1,0 +1,168 @@
+"""Build the static leaderboard site: Jinja2 pages, copied CSS/JS, downscaled thumbnails.
+
+Layout of ``SITE_DIR``: ``index.html`` (candidates x suites, sortable), ``suite-*.html``
+(per-category bars), ``candidate-*.html`` (scores, gate decisions, image grid with judge
+evidence), ``training-*.html`` (round-over-round curves), ``static/`` and ``thumbs/``.
+Every link is relative and nothing is fetched from elsewhere, so it works from file://.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from PIL import Image
+
+from leaderboard.data import Run, Sample, discover, load_samples, page_name
+from leaderboard.evidence import evidence
+from leaderboard.plots import category_chart, rounds_chart
+
+THUMB_SIZE = 192
+_OURS = re.compile(r"^(candidate|suite|training)-.*-[0-9a-f]{8}\.html$")
+
+
+@dataclass
+class BuildSummary:
+    site_dir: Path
+    pages: list[str]
+    thumbnails: int
+    runs: int
+    trainings: int
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """A number for a cell; an en dash for a missing one."""
+    if not isinstance(x, int | float) or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def fmt_ci(ci: Any, digits: int = 2) -> str:
+    if not isinstance(ci, list | tuple) or len(ci) != 2 or not all(isinstance(v, int | float) for v in ci):
+        return "–"
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def sort_value(x: Any) -> str:
+    """``data-value`` for a sortable cell: the number, or empty (sorted last) when missing."""
+    return repr(float(x)) if isinstance(x, int | float) and not math.isnan(float(x)) else ""
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(fmt=fmt, fmt_ci=fmt_ci, sv=sort_value)
+    return env
+
+
+class Thumbnails:
+    """Downscaled copies of run images under ``SITE/thumbs/``, one per image hash."""
+
+    def __init__(self, site_dir: Path, size: int) -> None:
+        self.root, self.size = site_dir / "thumbs", size
+        self.made: dict[str, dict[str, Any] | None] = {}
+
+    def get(self, run: Run, digest: str) -> dict[str, Any] | None:
+        """``{"src", "w", "h"}`` (``w``/``h``: the original's size, for box overlays), or None if missing."""
+        if digest not in self.made:
+            self.made[digest] = self._make(run, digest)
+        return self.made[digest]
+
+    def _make(self, run: Run, digest: str) -> dict[str, Any] | None:
+        if not re.fullmatch(r"[0-9a-f]{8,128}", digest):
+            return None
+        src = run.dir / "images" / digest[:2] / f"{digest}.png"
+        dst = self.root / digest[:2] / f"{digest}.png"
+        try:
+            with Image.open(src) as im:
+                w, h = im.size
+                if not dst.exists():
+                    im = im.convert("RGB")
+                    im.thumbnail((self.size, self.size), Image.Resampling.LANCZOS)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dst.with_suffix(".tmp")
+                    im.save(tmp, format="PNG", optimize=True)
+                    tmp.replace(dst)
+        except (OSError, ValueError):
+            return None
+        return {"src": f"thumbs/{digest[:2]}/{digest}.png", "w": w, "h": h}
+
+
+def _suites(runs: list[Run]) -> list[dict[str, Any]]:
+    names = list(dict.fromkeys(s for r in runs for s in r.results))
+    out = []
+    for name in names:
+        res = next((r.results[name] for r in runs if name in r.results and r.results[name].get("scale")), {})
+        out.append({"name": name, "page": page_name("suite", name), "scale": res.get("scale", ""),
+                    "lower": res.get("higher_is_better", True) is False})
+    return out
+
+
+def _prompt_groups(run: Run, suite: str, samples: list[Sample], thumbs: Thumbnails,
+                   accuracy: bool) -> list[dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    for s in samples:
+        g = groups.setdefault(s.prompt_id, {"id": s.prompt_id, "prompt": s.prompt, "category": s.category,
+                                            "images": []})
+        tone = ("good" if s.score >= 1 else "bad" if s.score <= 0 else "mid") if accuracy else "plain"
+        g["images"].append({"seed": s.seed, "hash": s.image_hash, "thumb": thumbs.get(run, s.image_hash),
+                            "score": s.score, "tone": tone, "ev": evidence(s.record)})
+    return list(groups.values())
+
+
+def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboard",
+               thumb_size: int = THUMB_SIZE) -> BuildSummary:
+    """Read every run and round loop under ``runs_dir`` and write the site into ``site_dir``."""
+    if thumb_size < 16:
+        raise ValueError("--thumb-size must be at least 16")
+    site_dir = Path(site_dir)
+    runs, trainings = discover(Path(runs_dir), skip=site_dir)
+    runs.sort(key=lambda r: (r.candidate, r.rel))
+    site_dir.mkdir(parents=True, exist_ok=True)
+    for old in site_dir.glob("*.html"):
+        if _OURS.match(old.name):
+            old.unlink()
+    static = site_dir / "static"
+    static.mkdir(exist_ok=True)
+    for item in resources.files("leaderboard").joinpath("static").iterdir():
+        if item.name.endswith((".css", ".js")):
+            (static / item.name).write_bytes(item.read_bytes())
+    env, thumbs = _env(), Thumbnails(site_dir, thumb_size)
+    suites = _suites(runs)
+    common = {"title": title, "suites": suites, "trainings": trainings}
+    pages = []
+
+    def write(name: str, template: str, **ctx: Any) -> None:
+        (site_dir / name).write_text(env.get_template(template).render(**common, page=name, **ctx),
+                                     encoding="utf-8")
+        pages.append(name)
+
+    write("index.html", "index.html", runs=runs)
+    for s in suites:
+        rows = [r for r in runs if s["name"] in r.results]
+        cats = list(dict.fromkeys(c for r in rows for c in (r.results[s["name"]].get("categories") or {})))
+        extras = list(dict.fromkeys(k for r in rows for k in (r.results[s["name"]].get("extras") or {})))
+        chart = Markup(category_chart(s["name"], [(r.candidate, r.results[s["name"]]) for r in rows]))
+        write(s["page"], "suite.html", suite=s, rows=rows, categories=cats, extras=extras, chart=chart)
+    for run in runs:
+        sections = []
+        for s in suites:
+            if s["name"] in run.results:
+                samples = load_samples(run, s["name"])
+                groups = _prompt_groups(run, s["name"], samples, thumbs, accuracy=not s["scale"])
+                sections.append({"suite": s, "result": run.results[s["name"]], "groups": groups,
+                                 "images": len(samples)})
+        write(run.page, "candidate.html", run=run, sections=sections)
+    for t in trainings:
+        chart = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page))
+        names = list(dict.fromkeys([*(t.baseline or {})] + [k for r in t.rounds for k in (r["scores"] or {})]))
+        write(t.page, "training.html", training=t, chart=chart, round_suites=names)
+    made = sum(1 for v in thumbs.made.values() if v)
+    return BuildSummary(site_dir, pages, made, len(runs), len(trainings))
+
