@@ -372,3 +372,47 @@ def build_tiny_blip_captioner(path: Path, seed: int = 0) -> Path:
     BlipForConditionalGeneration(cfg).eval().save_pretrained(path)
     processor.save_pretrained(path)
     return Path(path)
+
+
+def build_tiny_pixart(path: Path, seed: int = 0) -> Path:
+    """A tiny ``PixArtAlphaPipeline``: one-block ``PixArtTransformer2DModel`` over the same CLIP text
+    encoder, VAE and scheduler sizes as :func:`build_tiny_sd` (as the world model's PixArt configs)."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    tok = tiny_clip_tokenizer()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        max_position_embeddings=16, projection_dim=32, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    transformer = PixArtTransformer2DModel(
+        in_channels=4, out_channels=4, sample_size=8, num_attention_heads=2, attention_head_dim=8, num_layers=1,
+        patch_size=2, cross_attention_dim=16, caption_channels=32, norm_num_groups=8)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16, 16, 16), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=8, sample_size=64)
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                          set_alpha_to_one=False, steps_offset=1)
+    PixArtAlphaPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                        scheduler=sched).save_pretrained(path)
+    return Path(path)
+
+
+def build_tiny_causal_lm(path: Path, seed: int = 0) -> Path:
+    """A tiny ``LlamaForCausalLM`` (one layer) with :func:`tiny_llama_tokenizer`, saved to a folder
+    that ``AutoModelForCausalLM`` / ``AutoTokenizer`` load by path. It writes gibberish."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    tok = tiny_llama_tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      initializer_range=0.2)
+    LlamaForCausalLM(cfg).eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return Path(path)

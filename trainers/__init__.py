@@ -12,6 +12,7 @@ from bench.registry import Registry
 
 def _load_builtin() -> None:
     import trainers.continual  # noqa: F401  (registers "continue")
+    import trainers.selma.trainer  # noqa: F401  (registers "selma")
 
 
 TRAINERS: Registry[Callable] = Registry("trainer", _load_builtin)
