@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="where run folders go (default ./gauntlet-runs); reruns resume from it")
     r.add_argument("--format", choices=("table", "json"), default="table")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="share the work among N processes, launched through accelerate (default 1); "
+                        "under `accelerate launch`/`torchrun` the launcher's processes are used")
     sub.add_parser("suites", help="list the suites")
     sub.add_parser("candidates", help="list the candidate kinds")
     sub.add_parser("trainers", help="list the trainers")
@@ -98,17 +101,49 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench.runner import run
+    from bench.sharding import launch, under_launcher
 
     if args.images_per_prompt < 1:
         raise ValueError("--images-per-prompt must be at least 1")
-    progress = Progress(enabled=not args.quiet)
+    if args.processes < 1:
+        raise ValueError("--processes must be at least 1")
+    if args.processes > 1 and not under_launcher():
+        from bench.candidates import resolve_candidate
+        from suites import resolve_suite
+
+        for spec in args.candidate or DEFAULT_CANDIDATES:  # bad input fails here, before any fork
+            resolve_candidate(spec)
+        for spec in args.suite or DEFAULT_SUITES:
+            resolve_suite(spec)
+        return launch(_run_process, (args,), args.processes)
+    return _run_here(args)
+
+
+def _run_process(args: argparse.Namespace) -> int:
+    """One of ``--processes``: bad input is reported as by ``main``."""
+    try:
+        return _run_here(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"gauntlet: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run_here(args: argparse.Namespace) -> int:
+    """The run in this process: alone, or as one of a launcher's processes (only the main one prints)."""
+    from bench.runner import run
+    from bench.sharding import Processes
+
+    procs = Processes.from_env()
+    progress = Progress(enabled=not args.quiet and procs.is_main)
     outcomes = []
     for spec in args.candidate or DEFAULT_CANDIDATES:
         outcome = run(spec, args.suite or DEFAULT_SUITES, args.out, args.images_per_prompt, args.seed,
-                      args.limit, progress)
-        print_failures(outcome, progress.console)
+                      args.limit, progress, procs)
+        if procs.is_main:
+            print_failures(outcome, progress.console)
         outcomes.append(outcome)
+    if not procs.is_main:
+        return 0
     if args.format == "json":
         print(json.dumps(results_json(outcomes), indent=2))
     else:

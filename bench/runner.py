@@ -4,6 +4,11 @@ For each suite, (prompt, seed) requests go through in batches: images already in
 are reused, missing ones generated and saved, then judged; each batch is committed before
 the next starts. Aggregates, official outputs and the manifest (the frozen run spec plus
 package versions and counters) are written at the end.
+
+In a multi-process run (:mod:`bench.sharding`) each process takes every N-th request, all
+write to the one store, and the main process aggregates once every process has finished
+the suite; the order of the judgments, and so the aggregates, is that of one process.
+Batches that run out of memory are split (:mod:`bench.backoff`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -21,8 +27,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.backoff import BatchLimits
 from bench.candidates import Candidate, resolve_candidate
 from bench.progress import Progress
+from bench.sharding import Processes
 from bench.stats import SuiteResult
 from bench.store import Store
 from bench.types import GenerationFailure, Judgment, Prompt
@@ -39,6 +47,7 @@ class Counters:
     judged: int = 0
     reused_judgments: int = 0
     failed: int = 0
+    oom_backoffs: int = 0  # batches split after torch.OutOfMemoryError (see bench.backoff)
 
 
 @dataclass
@@ -92,8 +101,15 @@ def run(
     seed: int = 0,
     limit: int | None = None,
     progress: Progress | None = None,
+    processes: Processes | None = None,
 ) -> RunOutcome:
-    """Run one candidate over ``suites``; resume whatever an earlier run in ``out`` finished."""
+    """Run one candidate over ``suites``; resume whatever an earlier run in ``out`` finished.
+
+    With ``processes`` (:class:`bench.sharding.Processes`), every process of a launch calls
+    this with the same arguments: each makes and judges its stripe of the requests, and the
+    main process alone writes aggregates, official files and the manifest, from all of them.
+    """
+    procs = processes or Processes()
     cand = resolve_candidate(candidate) if isinstance(candidate, str) else candidate
     suite_objs = [resolve_suite(s) if isinstance(s, str) else s for s in suites]
     seeds = list(range(seed, seed + images_per_prompt))
@@ -111,49 +127,72 @@ def run(
     }
     manifest = {"run_spec": spec, "config_hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
                 "packages": package_versions(), "status": "running", "started": time.time()}
-    _write_json(run_dir / "manifest.json", manifest)
-    counters, failures, results = Counters(), [], {}
+    if procs.is_main:
+        _write_json(run_dir / "manifest.json", manifest)
+    counters, failures, results, limits = Counters(), [], {}, BatchLimits()
     try:
         for suite in suite_objs:
             prompts = limit_prompts(suite.prompts(), limit)
-            judgments = _run_suite(cand, suite, prompts, seeds, store, counters, failures, progress)
-            results[suite.name] = _outputs(suite, judgments, prompts, store, run_dir / suite.name)
+            order = {(p.id, s): k for k, (p, s) in enumerate((p, s) for p in prompts for s in seeds)}
+            mine: list[dict] = []
+            judged = _run_suite(cand, suite, prompts, seeds, store, counters, mine, progress, procs, limits, order)
+            # every process has committed its rows once this returns
+            parts = procs.all_gather(([(j.prompt_id, j.seed, j.image_hash) for j in judged], mine))
+            failures += sorted((f for _, fs in parts for f in fs), key=lambda f: order[(f["prompt_id"], f["seed"])])
+            if procs.is_main:
+                if procs.world > 1:
+                    judged = _collect(store, suite, [k for keys, _ in parts for k in keys], order)
+                results[suite.name] = _outputs(suite, judged, prompts, store, run_dir / suite.name)
+        counters.oom_backoffs = len(limits.events)
+        per_process = procs.all_gather({"rank": procs.rank, "pid": os.getpid(), **asdict(counters),
+                                        "batch_limits": limits.sizes, "backoffs": limits.events})
     finally:
         store.close()
+    total = Counters(**{k: sum(p[k] for p in per_process) for k in asdict(counters)})
     aggregates_path = run_dir / "aggregates.json"
-    aggregates = json.loads(aggregates_path.read_text()) if aggregates_path.exists() else {}
-    aggregates.update({name: r.to_json() for name, r in results.items()})
-    _write_json(aggregates_path, aggregates)
-    manifest.update(status="partial" if failures else "complete", partial=bool(failures), failures=failures,
-                    counters=asdict(counters), finished=time.time(),
-                    results={name: r.to_json() for name, r in results.items()})
-    _write_json(run_dir / "manifest.json", manifest)
-    return RunOutcome(cand.spec, run_dir, results, counters, failures)
+    if procs.is_main:
+        aggregates = json.loads(aggregates_path.read_text()) if aggregates_path.exists() else {}
+        aggregates.update({name: r.to_json() for name, r in results.items()})
+        _write_json(aggregates_path, aggregates)
+        manifest.update(status="partial" if failures else "complete", partial=bool(failures), failures=failures,
+                        counters=asdict(total), finished=time.time(),
+                        results={name: r.to_json() for name, r in results.items()},
+                        processes=[{k: v for k, v in p.items() if k != "backoffs"} for p in per_process],
+                        backoffs=[{"rank": p["rank"], **e} for p in per_process for e in p["backoffs"]])
+        _write_json(run_dir / "manifest.json", manifest)
+    procs.barrier()  # the main process has written the outputs
+    if not procs.is_main:
+        saved = json.loads(aggregates_path.read_text())
+        results = {s.name: SuiteResult.from_json(saved[s.name]) for s in suite_objs}
+    return RunOutcome(cand.spec, run_dir, results, total, failures)
 
 
 def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list[int], store: Store,
-               counters: Counters, failures: list[dict], progress: Progress) -> list[Judgment]:
+               counters: Counters, failures: list[dict], progress: Progress, procs: Processes,
+               limits: BatchLimits, order: dict[tuple[str, int], int]) -> list[Judgment]:
+    """This process's stripe of the suite's requests, judged: stored judgments reused, the rest made."""
     judge_id = suite.judge_id
     hashes = store.sample_hashes(cand.spec)
     done = store.judgments(suite.name, suite.version, judge_id)
     finished: list[Judgment] = []
     todo: list[tuple[Prompt, int]] = []
-    for p in prompts:
-        for s in seeds:
-            h = hashes.get((p.text, s))
-            j = done.get((p.id, s, h)) if h else None
-            if j is not None:
-                finished.append(j)
-            else:
-                todo.append((p, s))
+    requests = procs.shard([(p, s) for p in prompts for s in seeds])
+    for p, s in requests:
+        h = hashes.get((p.text, s))
+        j = done.get((p.id, s, h)) if h else None
+        if j is not None:
+            finished.append(j)
+        else:
+            todo.append((p, s))
     counters.reused_judgments += len(finished)
-    total = len(prompts) * len(seeds)
-    with progress.bars(f"{suite.name} · {cand.spec}", total, len(finished)) as bars:
-        for i in range(0, len(todo), max(1, cand.batch_size)):
-            batch = todo[i:i + max(1, cand.batch_size)]
-            ready, new_samples = _images_for(cand, batch, hashes, store, counters, failures)
+    step = max(1, cand.batch_size)
+    with progress.bars(f"{suite.name} · {cand.spec}", len(requests), len(finished)) as bars:
+        for i in range(0, len(todo), step):
+            batch = todo[i:i + step]
+            ready, new_samples = _images_for(cand, batch, hashes, store, counters, failures, limits)
             bars.generated(len(batch))
-            scored = suite.judge([(p, s, im) for p, s, _, im in ready]) if ready else []
+            scored = (limits.call(f"judge {suite.name}", suite.judge, [(p, s, im) for p, s, _, im in ready])
+                      if ready else [])
             new = [Judgment(p.id, s, h, p.category, score, record)
                    for (p, s, h, _), (score, record) in zip(ready, scored, strict=True)]
             store.flush()  # image files first, then the rows that point at them
@@ -162,9 +201,15 @@ def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list
             counters.judged += len(new)
             finished += new
             bars.judged(len(batch))
-    order = {(p.id, s): k for k, (p, s) in enumerate((p, s) for p in prompts for s in seeds)}
     finished.sort(key=lambda j: order[(j.prompt_id, j.seed)])
     return finished
+
+
+def _collect(store: Store, suite: Suite, keys: list[tuple[str, int, str]],
+             order: dict[tuple[str, int], int]) -> list[Judgment]:
+    """The judgments all processes finished (by key), from the shared store, in request order."""
+    done = store.judgments(suite.name, suite.version, suite.judge_id)
+    return sorted((done[tuple(k)] for k in keys), key=lambda j: order[(j.prompt_id, j.seed)])
 
 
 def _outputs(suite: Suite, judgments: list[Judgment], prompts: list[Prompt], store: Store,
@@ -186,7 +231,8 @@ def _outputs(suite: Suite, judgments: list[Judgment], prompts: list[Prompt], sto
 
 
 def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, store: Store, counters: Counters,
-                failures: list[dict]) -> tuple[list[tuple[Prompt, int, str, Image.Image]], list[tuple[str, int, str]]]:
+                failures: list[dict], limits: BatchLimits,
+                ) -> tuple[list[tuple[Prompt, int, str, Image.Image]], list[tuple[str, int, str]]]:
     """Images for a batch (stored ones reused, the rest generated) and the new sample rows."""
     ready, missing, rows = [], [], []
     for p, s in batch:
@@ -197,7 +243,7 @@ def _images_for(cand: Candidate, batch: list[tuple[Prompt, int]], hashes: dict, 
         else:
             missing.append((p, s))
     if missing:
-        for (p, s), im in zip(missing, cand.generate(missing), strict=True):
+        for (p, s), im in zip(missing, limits.call("generate", cand.generate, missing), strict=True):
             if isinstance(im, GenerationFailure):
                 failures.append({"prompt_id": p.id, "seed": s, "reason": im.reason})
                 counters.failed += 1

@@ -2,17 +2,26 @@
 
 Every batch is committed as soon as it is done, and a sample's row is committed only after
 its image file is completely written, so a process killed at any point leaves only
-finished, consistent work behind: a file without a row (perhaps half written) is simply
-written again when its image is made again. Files are encoded and written by a background
-thread while the caller goes on judging; ``flush`` waits for them.
+finished, consistent work behind. Image files are written to a temporary name and renamed
+into place (``os.replace``), so a file under its final name is always complete, and two
+processes writing the same image (same content, same name) cannot corrupt it. Files are
+encoded and written by a background thread while the caller goes on judging; ``flush``
+waits for them.
+
+Several processes of one run share a store: SQLite in WAL mode lets readers go on while
+one writer commits; writers take the write lock when their transaction begins (``BEGIN
+IMMEDIATE``) and wait for it up to ``BUSY_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +41,9 @@ CREATE TABLE IF NOT EXISTS judgments (
 """
 
 
+BUSY_TIMEOUT = 300.0  # seconds a process waits for another's commit
+
+
 def image_hash(image: Image.Image) -> str:
     """BLAKE2b-256 of mode, size and pixels: the same picture always gets the same name."""
     h = hashlib.blake2b(f"{image.mode}:{image.width}x{image.height}:".encode(), digest_size=32)
@@ -46,10 +58,10 @@ class Store:
         self.root = Path(root)
         self.images_dir = self.root / "images"
         self.images_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.root / "store.sqlite", timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = sqlite3.connect(self.root / "store.sqlite", timeout=BUSY_TIMEOUT, isolation_level="IMMEDIATE")
+        _retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        _retry_locked(lambda: self.db.executescript(_SCHEMA))
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gauntlet-images")
         self._pending: list[Future] = []
         self._dirs: set[Path] = set()
@@ -70,7 +82,7 @@ class Store:
         if path.parent not in self._dirs:
             path.parent.mkdir(exist_ok=True)
             self._dirs.add(path.parent)
-        self._pending.append(self._writer.submit(image.save, path, format="PNG", compress_level=1))
+        self._pending.append(self._writer.submit(_write_png, image, path))
         return digest
 
     def flush(self) -> None:
@@ -107,3 +119,26 @@ class Store:
                 "INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(suite, version, judge_id, j.prompt_id, j.seed, j.image_hash, j.category, j.score,
                   json.dumps(j.record)) for j in items])
+
+
+def _write_png(image: Image.Image, path: Path) -> None:
+    """Write ``path`` atomically: encode to a temporary name beside it, then rename."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        image.save(tmp, format="PNG", compress_level=1)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _retry_locked(fn: Callable[[], object], tries: int = 50) -> object:
+    """``fn()``, retried while another process holds a lock SQLite does not wait for (schema, WAL switch)."""
+    for attempt in range(tries):
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == tries - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return None

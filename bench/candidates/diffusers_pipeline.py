@@ -1,7 +1,17 @@
-"""``diffusers:<hub id or path>[:steps=N,guidance=G,batch=B,height=H,width=W,dtype=..,device=..]``.
+"""``diffusers:<hub id or path>[:steps=N,guidance=G,batch=B,height=H,width=W,dtype=..,device=..,compile=..]``.
 
 Any DiffusionPipeline. Each image gets its own CPU generator seeded with its seed, so an
-image does not depend on which batch it was made in.
+image does not depend on which batch it was made in (up to float rounding: pixel values
+may differ by 1 between batch sizes, which is also why an out-of-memory back-off, see
+:mod:`bench.backoff`, cannot move a score by more than such rounding does).
+
+``dtype``: ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
+``device``: ``auto`` (CUDA when there is one: in a multi-process run, the process's own
+GPU), or any torch device. ``compile``: ``no`` (default), ``default``, ``reduce-overhead``,
+``max-autotune`` (``torch.compile`` modes of the denoiser, UNet or transformer), or
+``eager`` (TorchDynamo capture only, no code generation: checks that the model can be
+captured). The options are part of the spec, so images made in another precision are
+stored apart and never mixed into the same run.
 """
 
 from __future__ import annotations
@@ -15,7 +25,9 @@ from bench.candidates import register_candidate_kind
 from bench.spec import reject_unknown, split_options, take
 from bench.types import GenerationFailure, Prompt
 
-_KNOWN = "steps, guidance, batch, height, width, dtype, device"
+_KNOWN = "steps, guidance, batch, height, width, dtype, device, compile"
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+COMPILE = ("no", "default", "reduce-overhead", "max-autotune", "eager")
 
 
 class DiffusersCandidate:
@@ -28,7 +40,11 @@ class DiffusersCandidate:
         self.width = take(options, "width", int, None, spec)
         self.dtype = take(options, "dtype", str, "auto", spec)
         self.device = take(options, "device", str, "auto", spec)
+        self.compile = take(options, "compile", str, "no", spec)
         reject_unknown(options, spec, _KNOWN)
+        for key, value, allowed in (("dtype", self.dtype, DTYPES), ("compile", self.compile, COMPILE)):
+            if value not in allowed:
+                raise ValueError(f"option {key}={value!r} in {spec!r}: use one of {', '.join(allowed)}")
         self._pipe = None
 
     @property
@@ -47,6 +63,7 @@ class DiffusersCandidate:
             pipe.set_progress_bar_config(disable=True)
             self._pipe = pipe.to(device)
             self._extra = pipeline_call_options(self._pipe)
+            compile_denoiser(self._pipe, self.compile)
         return self._pipe
 
     def generate(self, requests: Sequence[tuple[Prompt, int]]) -> list[Image.Image | GenerationFailure]:
@@ -63,6 +80,19 @@ class DiffusersCandidate:
         with torch.inference_mode():
             images = pipe([p.text for p, _ in requests], generator=gens, **kwargs).images
         return [im.convert("RGB") for im in images]
+
+
+def compile_denoiser(pipe, mode: str) -> None:  # noqa: ANN001  (any DiffusionPipeline)
+    """``torch.compile`` the pipeline's UNet or transformer in place (``mode`` as the ``compile`` option)."""
+    if mode == "no":
+        return
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    if denoiser is None:
+        raise ValueError(f"compile={mode}: the pipeline {type(pipe).__name__} has no unet or transformer")
+    if mode == "eager":
+        denoiser.compile(backend="eager")
+    else:
+        denoiser.compile(mode=mode)
 
 
 def pipeline_call_options(pipe) -> dict:  # noqa: ANN001  (any DiffusionPipeline)
@@ -84,7 +114,8 @@ def pipeline_call_options(pipe) -> dict:  # noqa: ANN001  (any DiffusionPipeline
     return extra
 
 
-@register_candidate_kind("diffusers", "diffusers:<hub id or path>[:steps=30,guidance=7.5,batch=8]")
+@register_candidate_kind("diffusers", "diffusers:<hub id or path>[:steps=30,guidance=7.5,batch=8,"
+                         "dtype=auto|fp32|fp16|bf16,compile=no|default|reduce-overhead|max-autotune]")
 def _diffusers(rest: str, spec: str) -> DiffusersCandidate:
     source, options = split_options(rest)
     if not source:
