@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+# model loads would otherwise draw a "Loading weights" bar per judge over gauntlet's own bars
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from bench.progress import Progress
 from bench.report import print_failures, print_table, results_json

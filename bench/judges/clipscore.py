@@ -15,6 +15,7 @@ a ``CLIPModel`` subclass whose feature methods return the projected embedding te
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,6 +95,9 @@ class CLIPScoreScorer:
         for i in range(0, len(images), self.batch):
             pixels = [image_tensor(im).to(self.device) for im in images[i:i + self.batch]]
             with torch.inference_mode():  # torchmetrics' functional path keeps gradients otherwise
-                scores, _ = _clip_score_update(pixels, list(prompts[i:i + self.batch]), self._model, self._processor)
+                with warnings.catch_warnings():  # torchmetrics passes max_length with padding=True
+                    warnings.filterwarnings("ignore", message="`max_length` is ignored")
+                    scores, _ = _clip_score_update(pixels, list(prompts[i:i + self.batch]), self._model,
+                                                   self._processor)
             out += scores.float().cpu().tolist()
         return out
