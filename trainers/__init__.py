@@ -12,6 +12,7 @@ from bench.registry import Registry
 
 def _load_builtin() -> None:
     import trainers.continual  # noqa: F401  (registers "continue")
+    import trainers.edgen.trainer  # noqa: F401  (registers "edgen")
     import trainers.selma.trainer  # noqa: F401  (registers "selma")
 
 

@@ -1,0 +1,1 @@
+"""Edgen: the EvolveDirector trainer (``gauntlet train edgen``); see :mod:`trainers.edgen.trainer`."""

@@ -1,0 +1,76 @@
+"""Edgen's options (the ``[options]`` table of a loop config) and the seeds every part shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+
+from bench.candidates.world import BASE_SAMPLING
+from trainers.selma.prompts import stable_seed
+
+
+@dataclass
+class Options:
+    advanced: list[str] = field(default_factory=lambda: ["world:oracle"])
+    mode: str = "director"  # director | uncurated
+    director: str = "world"  # world | vlm:<model> | scripted:<answer>|<answer>|...
+    writer: str = "world"  # world | lm:<model> | fake | api:<module>:<callable>
+    prompts: list[str] = field(default_factory=list)
+    prompts_file: str = ""
+    initial_prompts: int = 60
+    sample_frac: float = 0.2
+    sample_all_below: int = 100
+    expand_k: int = 3
+    mutate_p: float = 0.1
+    tie: str = "base"  # what an equal score gives (world director): base | advanced | coin
+    images_per_prompt: int = 1
+    base_sampling: str = BASE_SAMPLING
+    retries: int = 5
+    vlm_max_new_tokens: int = 16
+    vlm_temperature: float = 0.7
+    vlm_layout: str = "side_by_side"
+    rouge_threshold: float = 0.9
+    lm_temperature: float = 1.0
+    lm_max_new_tokens: int = 200
+    budget_from: str = ""
+    expand_p: float = 0.5
+    steps: int = 100
+    batch_size: int = 16
+    lr: float = 1e-4
+    size: int = 0  # training resolution; 0 = the base's native size
+    qk_norm: bool = False
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Options:
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"edgen: unknown option(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(f.name for f in fields(cls))}")
+        o = cls(**raw)
+        o.advanced = [o.advanced] if isinstance(o.advanced, str) else list(o.advanced)
+        checks = [(o.mode in ("director", "uncurated"), f"mode must be director or uncurated, not {o.mode!r}"),
+                  (o.tie in ("base", "advanced", "coin"), f"tie must be base, advanced or coin, not {o.tie!r}"),
+                  (bool(o.advanced), "advanced lists no model"),
+                  (0 < o.sample_frac <= 1 and 0 <= o.mutate_p <= 1 and 0 <= o.expand_p <= 1,
+                   "sample_frac must be in (0, 1], mutate_p and expand_p in [0, 1]"),
+                  (o.expand_k >= 0 and o.images_per_prompt >= 1 and o.steps >= 1 and o.batch_size >= 1,
+                   "expand_k >= 0, images_per_prompt, steps and batch_size >= 1")]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"edgen: {msg}")
+        return o
+
+
+def device_of(opts: Options) -> str:
+    return opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def image_seeds(opts: Options, prompt: str) -> list[int]:
+    """The seeds of a prompt's images, the same for the base and every advanced model."""
+    return [stable_seed("edgen-image", opts.seed, prompt, j) % 2**31 for j in range(opts.images_per_prompt)]
+
+
