@@ -16,6 +16,7 @@ another answer of the same kind (drawn deterministically from the image and ques
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 
 from PIL import Image
@@ -77,7 +78,7 @@ class WorldVQA:
                 return "none"
             pool = [(d, c) for d, c in objects if d in found] or [largest]
             values = [c if q.kind == "what_color" else d.label for d, c in pool]
-            return max(set(values), key=values.count)
+            return Counter(values).most_common(1)[0][0]  # ties: the first seen (set order varies by process)
         if q.kind == "color_is":
             if not found:
                 return "yes"  # presupposition accepted
