@@ -70,7 +70,7 @@ class NoiseCandidate:
         return out
 
 
-BASE_SAMPLING = "steps=20,guidance=4.0,batch=32"  # how the model card's scores were made
+BASE_SAMPLING = "steps=20,guidance=1.5,batch=32"  # how the model card's scores were made
 
 
 @register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1  |  "
