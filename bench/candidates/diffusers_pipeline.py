@@ -56,10 +56,18 @@ class DiffusersCandidate:
             device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
             dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "fp32": torch.float32,
                      "fp16": torch.float16, "bf16": torch.bfloat16}[self.dtype]
+            from diffusers.utils import logging as diffusers_logging
+
+            level = diffusers_logging.get_verbosity()
+            diffusers_logging.set_verbosity_error()  # e.g. PixArt's "expected T5EncoderModel" for other encoders
+            diffusers_logging.disable_progress_bar()  # gauntlet draws its own bars
             try:
                 pipe = DiffusionPipeline.from_pretrained(self.source, dtype=dtype)
             except (OSError, ValueError) as e:
                 raise ValueError(f"cannot load diffusers pipeline {self.source!r} for {self.spec!r}: {e}") from e
+            finally:
+                diffusers_logging.set_verbosity(level)
+                diffusers_logging.enable_progress_bar()
             pipe.set_progress_bar_config(disable=True)
             self._pipe = pipe.to(device)
             self._extra = pipeline_call_options(self._pipe)
