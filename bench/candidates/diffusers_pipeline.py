@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from bench.candidates import register_candidate_kind
+from bench.device import resolve_device
 from bench.spec import reject_unknown, split_options, take
 from bench.types import GenerationFailure, Prompt
 
@@ -53,7 +54,7 @@ class DiffusersCandidate:
             import torch
             from diffusers import DiffusionPipeline
 
-            device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+            device = resolve_device(self.device)
             dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "fp32": torch.float32,
                      "fp16": torch.float16, "bf16": torch.bfloat16}[self.dtype]
             from diffusers.utils import logging as diffusers_logging

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench.device import resolve_device
+
 
 class ChoiceMatcher:
     """Maps answers to choices; the SBERT model loads only when some answer is not a choice."""
@@ -25,14 +27,10 @@ class ChoiceMatcher:
         return f"sbert-match:{self.model}"
 
     def _load(self) -> None:
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        device = self.device_name
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
-            self._model = SentenceTransformer(self.model, device=device)
+            self._model = SentenceTransformer(self.model, device=resolve_device(self.device_name))
         except OSError as e:
             raise ValueError(f"cannot load sentence-transformers model {self.model!r}: {e}") from e
 

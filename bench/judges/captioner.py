@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from bench.device import resolve_device
+
 
 class Captioner(Protocol):
     judge_id: str
@@ -21,12 +23,6 @@ class Captioner(Protocol):
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
         """One caption per image (batched inside)."""
         ...
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class BlipCaptioner:
@@ -57,7 +53,7 @@ class BlipCaptioner:
             model = BlipForConditionalGeneration.from_pretrained(self.model)
         except OSError as e:
             raise ValueError(f"cannot load BLIP captioning model {self.model!r}: {e}") from e
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._model = model.eval().to(self.device)
 
     def caption(self, images: Sequence[Image.Image]) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from bench.device import resolve_device
 from bench.judges.detection import Detection
 from suites.geneval.rules import COLORS
 
@@ -31,10 +32,8 @@ class OpenClipColorClassifier:
 
     def _load(self) -> None:
         import open_clip
-        import torch
 
-        self.device = self.device_name if self.device_name != "auto" else (
-            "cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(self.device_name)
         kwargs = {} if self.arch.startswith(("local-dir:", "hf-hub:")) else {"pretrained": self.pretrained}
         try:
             model, _, self._transform = open_clip.create_model_and_transforms(self.arch, **kwargs)

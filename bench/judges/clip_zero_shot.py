@@ -18,11 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+from bench.device import resolve_device
 
 
 def _tensor(out: Any) -> Any:
@@ -55,7 +51,7 @@ class ClipZeroShot:
             model = CLIPModel.from_pretrained(self.model)
         except OSError as e:
             raise ValueError(f"cannot load CLIP model {self.model!r}: {e}") from e
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._model = model.eval().to(self.device)
 
     def image_features(self, images: Sequence[Image.Image]) -> Any:

@@ -21,11 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+from bench.device import resolve_device
 
 
 @functools.cache
@@ -79,7 +75,7 @@ class CLIPScoreScorer:
     def _load(self) -> None:
         from torchmetrics.functional.multimodal.clip_score import _get_clip_model_and_processor
 
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         model, self._processor = _get_clip_model_and_processor(self._loader)
         self._model = model.to(self.device)
 

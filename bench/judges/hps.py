@@ -15,16 +15,12 @@ from typing import Any
 
 from PIL import Image
 
+from bench.device import resolve_device
+
 HUB_REPO = "xswu/HPSv2"
 CHECKPOINTS = {"v2.0": "HPS_v2_compressed.pt", "v2.1": "HPS_v2.1_compressed.pt"}
 # buffers older open_clip versions saved in state dicts; current open_clip rebuilds them
 _STALE_BUFFERS = ("attn_mask", "visual.attn_mask")
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class HPSv2Scorer:
@@ -91,7 +87,7 @@ class HPSv2Scorer:
             if result.missing_keys or result.unexpected_keys:
                 raise ValueError(f"HPS checkpoint {path!r} does not fit open_clip {self.arch!r}: "
                                  f"missing {result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]}")
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._model, self._preprocess, self._tokenizer = model.eval().to(self.device), preprocess, tokenizer
 
     def score(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:

@@ -24,14 +24,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from bench.device import resolve_device
+
 MEAN = 0.16717362830052426
 STD = 1.0333394966054072
 HUB_REPO, HUB_FILE = "THUDM/ImageReward", "ImageReward.pt"
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
-
-
-def _device(name: str) -> str:
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass(frozen=True)
@@ -219,7 +217,7 @@ class ImageRewardScorer:
         tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
         model = ImageRewardModel(arch)
         load_official_state_dict(model, state)
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._tokenizer, self._transform = tok, reference_transform(arch.image_size)
         self._model = model.eval().to(self.device)
 

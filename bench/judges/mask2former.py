@@ -14,15 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from bench.device import resolve_device
 from bench.judges.detection import Detection
 
 MAX_PER_IMAGE = 100
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def masks_to_boxes(binary: np.ndarray) -> np.ndarray:
@@ -57,7 +52,7 @@ class Mask2FormerDetector:
             model = Mask2FormerForUniversalSegmentation.from_pretrained(self.source)
         except OSError as e:
             raise ValueError(f"cannot load Mask2Former detector {self.source!r}: {e}") from e
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._model = model.eval().to(self.device)
         if self._class_names is None:
             self._class_names = self._names_from_config(model.config.id2label)

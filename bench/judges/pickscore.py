@@ -16,11 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+from bench.device import resolve_device
 
 
 def _embedding(out: Any):  # noqa: ANN202  (a tensor)
@@ -58,7 +54,7 @@ class PickScoreScorer:
             model = CLIPModel.from_pretrained(self.model)
         except OSError as e:
             raise ValueError(f"cannot load PickScore model {self.model!r}: {e}") from e
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._model = model.eval().to(self.device)
         # the reference passes max_length=77 (= the ViT-H-14 tokenizer's own limit); never exceed the tokenizer's
         self._max_length = min(77, self._processor.tokenizer.model_max_length)

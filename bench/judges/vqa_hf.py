@@ -14,13 +14,8 @@ from typing import Any
 
 from PIL import Image
 
+from bench.device import resolve_device
 from bench.judges.vqa import Question, VQAModel, flatten, unflatten
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def instruction_prompt(question: Question) -> str:
@@ -100,7 +95,7 @@ class BlipVQA(_HFVQA):
             model = BlipForQuestionAnswering.from_pretrained(self.model)
         except OSError as e:
             raise ValueError(f"cannot load BLIP VQA model {self.model!r}: {e}") from e
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         self._model = model.eval().to(self.device)
 
     def _batches(self, questions: list[Question]) -> list[list[int]]:
@@ -146,7 +141,7 @@ class LlavaVQA(_HFVQA):
         import torch
         from transformers import LlavaForConditionalGeneration
 
-        self.device = _device(self.device_name)
+        self.device = resolve_device(self.device_name)
         if self.dtype_name == "auto":
             dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         else:

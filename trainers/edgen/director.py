@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.device import resolve_device
 from trainers.selma.prompts import stable_seed
 
 Choice = Literal["A", "B"]
@@ -174,8 +175,7 @@ class VLMDirector(TextDirector):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        self.device = self.device_name if self.device_name != "auto" else (
-            "cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(self.device_name)
         dtype = (torch.float16 if self.device.startswith("cuda") else torch.float32) if self.dtype_name == "auto" \
             else getattr(torch, self.dtype_name)
         try:

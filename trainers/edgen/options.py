@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import torch
-
 from bench.candidates.world import BASE_SAMPLING
+from bench.device import resolve_device
 from trainers.selma.prompts import stable_seed
 
 
@@ -66,7 +65,7 @@ class Options:
 
 
 def device_of(opts: Options) -> str:
-    return opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    return resolve_device(opts.device)
 
 
 def image_seeds(opts: Options, prompt: str) -> list[int]:

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from bench.device import resolve_device
 from trainers import register_trainer
 from trainers.loop import RoundContext, resolve_checkpoint
 from trainers.selma import lora
@@ -108,7 +109,7 @@ def base_of(ctx: RoundContext, opts: Options) -> str:
 
 
 def _device(opts: Options) -> str:
-    return opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    return resolve_device(opts.device)
 
 
 def _load(path: str, device: str):  # noqa: ANN202
