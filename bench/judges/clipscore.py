@@ -22,6 +22,7 @@ from typing import Any
 from PIL import Image
 
 from bench.device import resolve_device
+from bench.judges.image_text import BatchedScorer
 
 
 @functools.cache
@@ -47,7 +48,7 @@ def image_tensor(image: Image.Image):  # noqa: ANN201  (a uint8 tensor)
     return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
 
 
-class CLIPScoreScorer:
+class CLIPScoreScorer(BatchedScorer):
     """Per-image ``100 * cos`` through torchmetrics; ``model`` is a hub id or a local CLIPModel folder."""
 
     DEFAULT = "openai/clip-vit-large-patch14"
@@ -79,21 +80,13 @@ class CLIPScoreScorer:
         model, self._processor = _get_clip_model_and_processor(self._loader)
         self._model = model.to(self.device)
 
-    def score(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
+    def _score_batch(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
         import torch
         from torchmetrics.functional.multimodal.clip_score import _clip_score_update
 
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        if self._model is None:
-            self._load()
-        out: list[float] = []
-        for i in range(0, len(images), self.batch):
-            pixels = [image_tensor(im).to(self.device) for im in images[i:i + self.batch]]
-            with torch.inference_mode():  # torchmetrics' functional path keeps gradients otherwise
-                with warnings.catch_warnings():  # torchmetrics passes max_length with padding=True
-                    warnings.filterwarnings("ignore", message="`max_length` is ignored")
-                    scores, _ = _clip_score_update(pixels, list(prompts[i:i + self.batch]), self._model,
-                                                   self._processor)
-            out += scores.float().cpu().tolist()
-        return out
+        pixels = [image_tensor(im).to(self.device) for im in images]
+        with torch.inference_mode():  # torchmetrics' functional path keeps gradients otherwise
+            with warnings.catch_warnings():  # torchmetrics passes max_length with padding=True
+                warnings.filterwarnings("ignore", message="`max_length` is ignored")
+                scores, _ = _clip_score_update(pixels, list(prompts), self._model, self._processor)
+        return scores.float().cpu().tolist()

@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from bench.device import resolve_device
+from bench.judges.image_text import BatchedScorer
 
 HUB_REPO = "xswu/HPSv2"
 CHECKPOINTS = {"v2.0": "HPS_v2_compressed.pt", "v2.1": "HPS_v2.1_compressed.pt"}
@@ -23,7 +24,7 @@ CHECKPOINTS = {"v2.0": "HPS_v2_compressed.pt", "v2.1": "HPS_v2.1_compressed.pt"}
 _STALE_BUFFERS = ("attn_mask", "visual.attn_mask")
 
 
-class HPSv2Scorer:
+class HPSv2Scorer(BatchedScorer):
     """100 x cosine between open_clip image and text features, with HPS weights.
 
     ``arch`` is an open_clip model name or ``local-dir:PATH`` (its own preprocess config is
@@ -90,19 +91,12 @@ class HPSv2Scorer:
         self.device = resolve_device(self.device_name)
         self._model, self._preprocess, self._tokenizer = model.eval().to(self.device), preprocess, tokenizer
 
-    def score(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
+    def _score_batch(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
         import torch
 
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        if self._model is None:
-            self._load()
-        out: list[float] = []
-        for i in range(0, len(images), self.batch):
-            pixels = torch.stack([self._preprocess(im) for im in images[i:i + self.batch]]).to(self.device)
-            tokens = self._tokenizer(list(prompts[i:i + self.batch])).to(self.device)
-            with torch.inference_mode():
-                img = self._model.encode_image(pixels, normalize=True)
-                txt = self._model.encode_text(tokens, normalize=True)
-            out += (100 * (img * txt).sum(-1)).float().tolist()
-        return out
+        pixels = torch.stack([self._preprocess(im) for im in images]).to(self.device)
+        tokens = self._tokenizer(list(prompts)).to(self.device)
+        with torch.inference_mode():
+            img = self._model.encode_image(pixels, normalize=True)
+            txt = self._model.encode_text(tokens, normalize=True)
+        return (100 * (img * txt).sum(-1)).float().tolist()

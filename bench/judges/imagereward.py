@@ -25,6 +25,7 @@ from PIL import Image
 from torch import nn
 
 from bench.device import resolve_device
+from bench.judges.image_text import BatchedScorer
 
 MEAN = 0.16717362830052426
 STD = 1.0333394966054072
@@ -162,7 +163,7 @@ def reference_transform(n_px: int):  # noqa: ANN201  (a torchvision Compose)
                     lambda im: im.convert("RGB"), ToTensor(), Normalize(CLIP_MEAN, CLIP_STD)])
 
 
-class ImageRewardScorer:
+class ImageRewardScorer(BatchedScorer):
     """ImageReward v1.0 rewards; ``checkpoint`` is an ``ImageReward.pt`` path (default: the hub file)."""
 
     scale = "reward (z-normalised)"
@@ -221,17 +222,10 @@ class ImageRewardScorer:
         self._tokenizer, self._transform = tok, reference_transform(arch.image_size)
         self._model = model.eval().to(self.device)
 
-    def score(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        if self._model is None:
-            self._load()
-        out: list[float] = []
-        for i in range(0, len(images), self.batch):
-            pixels = torch.stack([self._transform(im) for im in images[i:i + self.batch]]).to(self.device)
-            text = self._tokenizer(list(prompts[i:i + self.batch]), padding="max_length", truncation=True,
-                                   max_length=self._model.arch.max_length, return_tensors="pt").to(self.device)
-            with torch.inference_mode():
-                raw = self._model(pixels, text.input_ids, text.attention_mask)
-            out += ((raw - MEAN) / STD).tolist()
-        return out
+    def _score_batch(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
+        pixels = torch.stack([self._transform(im) for im in images]).to(self.device)
+        text = self._tokenizer(list(prompts), padding="max_length", truncation=True,
+                               max_length=self._model.arch.max_length, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            raw = self._model(pixels, text.input_ids, text.attention_mask)
+        return ((raw - MEAN) / STD).tolist()

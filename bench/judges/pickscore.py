@@ -17,6 +17,7 @@ from typing import Any
 from PIL import Image
 
 from bench.device import resolve_device
+from bench.judges.image_text import BatchedScorer
 
 
 def _embedding(out: Any):  # noqa: ANN202  (a tensor)
@@ -24,7 +25,7 @@ def _embedding(out: Any):  # noqa: ANN202  (a tensor)
     return out if not hasattr(out, "pooler_output") else out.pooler_output
 
 
-class PickScoreScorer:
+class PickScoreScorer(BatchedScorer):
     """``logit_scale.exp() * cos`` between CLIP image and text embeddings; hub ids or local paths."""
 
     DEFAULT_MODEL = "yuvalkirstain/PickScore_v1"
@@ -59,24 +60,16 @@ class PickScoreScorer:
         # the reference passes max_length=77 (= the ViT-H-14 tokenizer's own limit); never exceed the tokenizer's
         self._max_length = min(77, self._processor.tokenizer.model_max_length)
 
-    def score(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
+    def _score_batch(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
         import torch
 
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        if self._model is None:
-            self._load()
-        out: list[float] = []
-        for i in range(0, len(images), self.batch):
-            image_inputs = self._processor(images=[im.convert("RGB") for im in images[i:i + self.batch]],
-                                           return_tensors="pt").to(self.device)
-            text_inputs = self._processor(text=list(prompts[i:i + self.batch]), padding=True, truncation=True,
-                                          max_length=self._max_length, return_tensors="pt").to(self.device)
-            with torch.inference_mode():
-                img = _embedding(self._model.get_image_features(**image_inputs))
-                txt = _embedding(self._model.get_text_features(**text_inputs))
-                img = img / img.norm(dim=-1, keepdim=True)
-                txt = txt / txt.norm(dim=-1, keepdim=True)
-                scores = self._model.logit_scale.exp() * (img * txt).sum(-1)
-            out += scores.float().tolist()
-        return out
+        image_inputs = self._processor(images=[im.convert("RGB") for im in images], return_tensors="pt").to(self.device)
+        text_inputs = self._processor(text=list(prompts), padding=True, truncation=True,
+                                      max_length=self._max_length, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            img = _embedding(self._model.get_image_features(**image_inputs))
+            txt = _embedding(self._model.get_text_features(**text_inputs))
+            img = img / img.norm(dim=-1, keepdim=True)
+            txt = txt / txt.norm(dim=-1, keepdim=True)
+            scores = self._model.logit_scale.exp() * (img * txt).sum(-1)
+        return scores.float().tolist()
