@@ -54,6 +54,7 @@ def _load_builtin() -> None:
     import suites.imagereward  # noqa: F401  (registers imagereward)
     import suites.pickscore  # noqa: F401  (registers pickscore)
     import suites.tifa  # noqa: F401  (registers tifa, tifa-world)
+    import suites.world_language  # noqa: F401  (registers multilingual-world, longprompt-world)
 
 
 SUITES: Registry[Callable[[dict[str, str]], Suite]] = Registry("suite", _load_builtin)

@@ -16,7 +16,7 @@ from bench.candidates.diffusers_pipeline import DiffusersCandidate
 from bench.spec import parse_options, take
 from bench.types import GenerationFailure, Prompt
 from bench.world.assets import BASE_MODEL
-from bench.world.grammar import parse_prompt
+from bench.world.languages import parse_any
 from bench.world.noise import KINDS, ErrorRates, apply_errors, apply_free_choices, error_draws, free_draw
 from bench.world.render import paint, stable_seed
 from bench.world.scene import LayoutError, ObjectSpec, SceneSpec, layout
@@ -33,7 +33,7 @@ class WorldCandidate:
         self.spec, self.rates, self.size = spec, rates or ErrorRates(), size
 
     def scene_for(self, text: str, seed: int) -> SceneSpec:
-        scene = parse_prompt(text) or FREE_SCENE
+        scene = parse_any(text) or FREE_SCENE  # English, French, or buried in a long prompt
         if any(getattr(self.rates, k) for k in KINDS):
             rng = np.random.default_rng(stable_seed("noise-picks", text, seed))
             scene = apply_errors(scene, self.rates, error_draws(text, seed), rng)
