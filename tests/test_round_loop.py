@@ -102,3 +102,32 @@ def test_floor_rejects_and_config_errors_are_named(tiny_sd, tmp_path):
     bad.write_text('init = "x"\nwork_dir = "y"\nrounds = 1\nsuites = []\nroundz = 3\n')
     with pytest.raises(ValueError, match="unknown key.*roundz"):
         load_config(bad)
+
+
+def test_gate_against_the_initial_checkpoint_too(tiny_sd, tmp_path, monkeypatch):
+    """With against = ["promoted", "initial"], a round must pass against both; the reason says which failed."""
+    import trainers.loop as loop
+    from bench.gates import GateReport, RuleResult
+
+    calls = []
+
+    def fake_gate(run_dir, spec, baseline_dir):  # round 2 passes against round 1 but fails against the init
+        calls.append(baseline_dir)
+        ok = len(calls) != 4
+        result = RuleResult("geneval-world::overall::max_drop", "pass" if ok else "fail", -0.05, (-0.1, 0.0), 3,
+                            "dropped 0.05")
+        return GateReport("pass" if ok else "fail", [result])
+
+    monkeypatch.setattr(loop, "gate", fake_gate)
+    path = write_config(tmp_path / "c.toml", tiny_sd, tmp_path / "w", 0.1)
+    path.write_text(path.read_text().replace("[gate]\n", '[gate]\nagainst = ["promoted", "initial"]\n'))
+    cfg = load_config(path)
+    cfg.limit, cfg.candidate_options, cfg.images_per_prompt = 1, "steps=2", 1
+    assert cfg.gate_against == ("promoted", "initial")
+    rounds = RoundLoop(cfg, train_round, log=lambda m: None).run()
+    assert [r["decision"] for r in rounds] == ["promote", "reject"]
+    assert rounds[1]["reason"] == "vs initial: geneval-world::overall::max_drop fail: dropped 0.05"
+    assert calls[0] == calls[1] == calls[3] != calls[2]  # round 2: against round 1's run, then the init's
+    path.write_text(path.read_text().replace('["promoted", "initial"]', '"first"'))
+    with pytest.raises(ValueError, match=r"\[gate\] against must be one or both of promoted, initial"):
+        load_config(path)

@@ -21,9 +21,10 @@ def encode_text(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]: 
     """Text features (B, L, D) and attention mask, padded to the tokenizer's length as pipelines do."""
     tok = pipe.tokenizer
     ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
-    is_pixart = not hasattr(pipe, "unet")
+    # as the pipelines do: PixArt always passes the mask, Stable Diffusion when the encoder asks for it
+    use_mask = not hasattr(pipe, "unet") or getattr(pipe.text_encoder.config, "use_attention_mask", False)
     mask = ids.attention_mask.to(pipe.device)
-    emb = pipe.text_encoder(ids.input_ids.to(pipe.device), attention_mask=mask if is_pixart else None)[0]
+    emb = pipe.text_encoder(ids.input_ids.to(pipe.device), attention_mask=mask if use_mask else None)[0]
     return emb, mask
 
 
@@ -57,14 +58,22 @@ def denoising_loss(pipe, prompts: list[str], images: torch.Tensor, generator: to
 
 
 def finetune(pipe, batches: Iterable[tuple[list[str], torch.Tensor]], lr: float = 1e-4,  # noqa: ANN001
-             seed: int = 0, train_text_encoder: bool = False, log_every: int = 0) -> list[float]:
-    """Train the denoiser (and optionally the text encoder) on ``batches``; return the losses."""
+             seed: int = 0, train_text_encoder: bool = False, log_every: int = 0,
+             params: Iterable[torch.nn.Parameter] | None = None) -> list[float]:
+    """Train the denoiser (and optionally the text encoder) on ``batches``; return the losses.
+
+    ``params`` replaces that choice with an explicit list (e.g. an adapter inside the text
+    encoder plus the denoiser); everything else stays frozen in effect, as only ``params`` step.
+    """
     gen = torch.Generator().manual_seed(seed)
-    params = list(denoiser_of(pipe).parameters())
-    if train_text_encoder:
-        params += list(pipe.text_encoder.parameters())
+    if params is None:
+        params = list(denoiser_of(pipe).parameters())
+        if train_text_encoder:
+            params += list(pipe.text_encoder.parameters())
+    params = list(params)
+    trained = {id(p) for p in params}
     for m in (denoiser_of(pipe), pipe.text_encoder):
-        m.train(m is denoiser_of(pipe) or train_text_encoder)
+        m.train(any(id(p) in trained for p in m.parameters()))
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     losses = []
     for step, (prompts, images) in enumerate(batches, start=1):

@@ -2,7 +2,8 @@
 
 Each round: start from the last promoted checkpoint, let the trainer train one round, save
 the checkpoint (atomically: a temporary folder renamed into place), score it with the
-configured suites through the normal runner, gate it against the last promoted round, then
+configured suites through the normal runner, gate it against the last promoted round (and, with
+``[gate] against = ["promoted", "initial"]``, also against the initial checkpoint), then
 promote it or roll it back. Every step's outcome is committed to the loop's store before the
 next step starts, so a loop killed anywhere resumes at the first unfinished step.
 """
@@ -14,9 +15,9 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.gates import GateSpec, gate, parse_rules
 from bench.runner import run, run_dir_name
@@ -43,6 +44,18 @@ class RoundContext:
 
 TrainRound = Callable[[RoundContext], dict[str, Any]]  # returns the round's data manifest
 
+OptionsT = TypeVar("OptionsT")
+
+
+def trainer_options(cls: type[OptionsT], raw: dict[str, Any], trainer: str) -> OptionsT:
+    """A trainer's options dataclass from its ``[options]`` table; unknown keys are named."""
+    known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ValueError(f"{trainer}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
+    return cls(**raw)
+
 
 @dataclass
 class LoopConfig:
@@ -55,6 +68,9 @@ class LoopConfig:
     candidate_options: str = ""
     gate: GateSpec = field(default_factory=lambda: GateSpec(()))
     options: dict[str, Any] = field(default_factory=dict)
+    # which checkpoints each round is gated against: the last promoted round, the initial
+    # checkpoint, or both (so that small drops within the margin cannot add up round after round)
+    gate_against: tuple[str, ...] = ("promoted",)
 
 
 class RoundLoop:
@@ -96,14 +112,17 @@ class RoundLoop:
         return outcome.results
 
     def _decide(self, checkpoint: str) -> tuple[str, str]:
-        """Gate the new checkpoint's run against the last promoted one's: promote only on pass."""
+        """Gate the new checkpoint's run against the last promoted one's (and/or the initial
+        checkpoint's, as ``gate_against`` says): promote only if every rule passes against each."""
         if not self.cfg.gate.rules:
             return "promote", "no gate rules"
-        parent = self._get("promoted", self.cfg.init)
-        report = gate(self._run_dir(checkpoint), self.cfg.gate, self._run_dir(parent))
-        if report.decision == "pass":
-            return "promote", "all rules pass"
-        return "reject", "; ".join(f"{r.rule} {r.decision}: {r.reason}" for r in report.results if r.decision != "pass")
+        refs = {"promoted": self._get("promoted", self.cfg.init), "initial": self.cfg.init}
+        failed = []
+        for against in dict.fromkeys(self.cfg.gate_against):
+            report = gate(self._run_dir(checkpoint), self.cfg.gate, self._run_dir(refs[against]))
+            prefix = f"vs {against}: " if len(self.cfg.gate_against) > 1 else ""
+            failed += [f"{prefix}{r.rule} {r.decision}: {r.reason}" for r in report.results if r.decision != "pass"]
+        return ("promote", "all rules pass") if not failed else ("reject", "; ".join(failed))
 
     def _baseline(self) -> dict[str, SuiteResult]:
         """Scores of the initial checkpoint (round 0 of the record), computed once."""
@@ -188,13 +207,26 @@ def load_config(path: Path) -> LoopConfig:
         init=resolve_checkpoint(raw["init"]), work_dir=Path(raw["work_dir"]), rounds=int(raw["rounds"]),
         suites=suites, images_per_prompt=int(raw.get("images_per_prompt", 2)), limit=raw.get("limit"),
         candidate_options=raw.get("candidate_options", ""), gate=gate_spec(raw.get("gate", {}), suites, path),
-        options=dict(raw.get("options", {})))
+        options=dict(raw.get("options", {})), gate_against=gate_against(raw.get("gate", {}), path))
+
+
+GATE_AGAINST = ("promoted", "initial")
+
+
+def gate_against(table: dict[str, Any], where: Path) -> tuple[str, ...]:
+    """``[gate] against``: "promoted" (default), "initial", or a list of both."""
+    raw = table.get("against", "promoted")
+    values = (raw,) if isinstance(raw, str) else tuple(raw)
+    bad = [v for v in values if v not in GATE_AGAINST]
+    if bad or not values:
+        raise ValueError(f"{where}: [gate] against must be one or both of {', '.join(GATE_AGAINST)}, not {raw!r}")
+    return values
 
 
 def gate_spec(table: dict[str, Any], suites: list[str], where: Path) -> GateSpec:
     """The ``[gate]`` table: ``[[gate.rule]]`` rules as in a rules file, and two shorthands,
     ``max_drop`` (on every suite's overall) and ``min_overall = {suite = floor}``."""
-    unknown = set(table) - {"rule", "max_drop", "min_overall", "confidence"}
+    unknown = set(table) - {"rule", "max_drop", "min_overall", "confidence", "against"}
     if unknown:
         raise ValueError(f"{where}: unknown key(s) in [gate]: {', '.join(sorted(unknown))}")
     rules: dict[str, dict[str, Any]] = {}

@@ -16,7 +16,7 @@ from trainers.edgen.options import Options, image_seeds
 from trainers.edgen.state import Entry, ImageCache, State, image_key, load_image, prompt_id
 from trainers.edgen.writer import EdgenWriter
 from trainers.loop import RoundContext
-from trainers.selma.prompts import stable_seed
+from trainers.sampling import stable_seed
 
 
 def sample_prompts(state: State, opts: Options, index: int) -> list[Entry]:

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.device import resolve_device
-from trainers.selma.prompts import stable_seed
+from trainers.sampling import stable_seed
 
 Choice = Literal["A", "B"]
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.candidates.world import BASE_SAMPLING
 from bench.device import resolve_device
-from trainers.selma.prompts import stable_seed
+from trainers.loop import trainer_options
+from trainers.sampling import stable_seed
 
 
 @dataclass
@@ -45,11 +46,7 @@ class Options:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Options:
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"edgen: unknown option(s) {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(f.name for f in fields(cls))}")
-        o = cls(**raw)
+        o = trainer_options(cls, raw, "edgen")
         o.advanced = [o.advanced] if isinstance(o.advanced, str) else list(o.advanced)
         checks = [(o.mode in ("director", "uncurated"), f"mode must be director or uncurated, not {o.mode!r}"),
                   (o.tie in ("base", "advanced", "coin"), f"tie must be base, advanced or coin, not {o.tie!r}"),

@@ -46,7 +46,7 @@ from trainers.edgen.state import Entry, ImageCache, State, load_image, load_stat
 from trainers.edgen.writer import EdgenWriter
 from trainers.finetune import denoiser_of, finetune
 from trainers.loop import RoundContext
-from trainers.selma.prompts import stable_seed
+from trainers.sampling import stable_seed
 
 
 def initial_state(opts: Options, writer: EdgenWriter) -> State:

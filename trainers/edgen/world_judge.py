@@ -28,7 +28,7 @@ from bench.world.grammar import geneval_row, parse_prompt
 from bench.world.questions import dsg_propositions
 from bench.world.scene import SceneSpec
 from trainers.edgen.director import Choice
-from trainers.selma.prompts import stable_seed
+from trainers.sampling import stable_seed
 
 
 def scene_task(scene: SceneSpec) -> str:

@@ -24,7 +24,8 @@ import numpy as np
 
 from suites.geneval.rules import TASKS
 from trainers.edgen.world_judge import world_task
-from trainers.selma.prompts import APIWriter, PromptWriter, make_writer, stable_seed
+from trainers.sampling import stable_seed
+from trainers.selma.prompts import APIWriter, PromptWriter, make_writer
 from trainers.selma.skills import Skill
 
 LENGTH_HINTS = ("Keep it short and plain.", "Use fewer than 30 words, with precise details.",

@@ -19,7 +19,6 @@ turns it off). World-grammar prompts share most of their words ("a photo of two 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -27,12 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
+from trainers.sampling import stable_seed
 from trainers.selma.skills import Skill
-
-
-def stable_seed(*parts: object) -> int:
-    """A 63-bit seed from printable parts, the same in every process."""
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
 
 
 class PromptWriter(Protocol):

@@ -24,7 +24,7 @@ against the base are made from the kept runs (see ``trainers/configs/selma-world
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,10 @@ import torch
 
 from bench.device import resolve_device
 from trainers import register_trainer
-from trainers.loop import RoundContext, resolve_checkpoint
+from trainers.loop import RoundContext, resolve_checkpoint, trainer_options
+from trainers.sampling import generate_images, stable_seed
 from trainers.selma import lora
-from trainers.selma.prompts import make_writer, stable_seed
+from trainers.selma.prompts import make_writer
 from trainers.selma.skills import WORLD_SKILLS, get_skill
 
 EXPERT_DIR = "selma/expert"
@@ -71,12 +72,7 @@ class Options:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Options:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"selma: unknown option(s) {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(sorted(known))}")
-        opts = cls(**raw)
+        opts = trainer_options(cls, raw, "selma")
         for s in opts.skills:
             get_skill(s)
         if opts.rouge_threshold is not None and opts.rouge_threshold < 0:
@@ -120,27 +116,6 @@ def _load(path: str, device: str):  # noqa: ANN202
     return pipe.to(device)
 
 
-def generate_images(pipe, prompts: list[str], per_prompt: int, seed: int, opts: Options  # noqa: ANN001
-                    ) -> list[tuple[str, torch.Tensor]]:
-    """``per_prompt`` images per prompt, each with its own seeded CPU generator, as (prompt,
-    image in [-1, 1] of shape (3, H, W)) on the CPU."""
-    from bench.candidates.diffusers_pipeline import pipeline_call_options
-
-    jobs = [(p, stable_seed(seed, i, j)) for i, p in enumerate(prompts) for j in range(per_prompt)]
-    kw: dict[str, Any] = dict(num_inference_steps=opts.gen_steps, guidance_scale=opts.guidance, output_type="pt",
-                              **pipeline_call_options(pipe))
-    if opts.size:
-        kw |= dict(height=opts.size, width=opts.size)
-    out = []
-    for k in range(0, len(jobs), opts.gen_batch):
-        chunk = jobs[k:k + opts.gen_batch]
-        gens = [torch.Generator("cpu").manual_seed(s) for _, s in chunk]
-        with torch.inference_mode():
-            images = pipe([p for p, _ in chunk], generator=gens, **kw).images
-        out += [(p, im.float().cpu().clamp(0, 1) * 2 - 1) for (p, _), im in zip(chunk, images, strict=True)]
-    return out
-
-
 def skill_data(skills: list[str], base: str, opts: Options, device: str
                ) -> tuple[list[tuple[str, torch.Tensor]], dict[str, list[str]], dict[str, dict]]:
     """Prompts and self-generated (or ``image_source``) images for ``skills``; the same for a skill
@@ -160,7 +135,8 @@ def skill_data(skills: list[str], base: str, opts: Options, device: str
     data = []
     for s in skills:
         data += generate_images(gen_pipe, prompts[s], opts.images_per_prompt,
-                                stable_seed("selma-images", opts.seed, s), opts)
+                                stable_seed("selma-images", opts.seed, s), opts.gen_steps, opts.guidance,
+                                opts.size, opts.gen_batch)
     return data, prompts, stats
 
 
