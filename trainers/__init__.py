@@ -13,6 +13,7 @@ from bench.registry import Registry
 def _load_builtin() -> None:
     import trainers.continual  # noqa: F401  (registers "continue")
     import trainers.edgen.trainer  # noqa: F401  (registers "edgen")
+    import trainers.llm_adapter.trainer  # noqa: F401  (registers "llm-adapter")
     import trainers.selma.trainer  # noqa: F401  (registers "selma")
 
 

@@ -162,11 +162,13 @@ def _vocab_and_merges(words: list[str]) -> tuple[dict[str, int], list[tuple[str,
     left to right by new merges appended at the end. New merges rank below all older ones, so
     they cannot change how an earlier word tokenizes.
     """
-    chars = list(_bytes_to_unicode().values())
+    byte_chars = _bytes_to_unicode()
+    chars = list(byte_chars.values())
     vocab = chars + [c + "</w>" for c in chars]
     merges: list[tuple[str, str]] = []
     ranks: dict[tuple[str, str], int] = {}
-    for w in words:
+    for word in words:
+        w = "".join(byte_chars[b] for b in word.encode("utf-8"))  # byte-level: "é" is two symbols
         pieces = _bpe(list(w[:-1]) + [w[-1] + "</w>"], ranks)
         while len(pieces) > 1:
             m = (pieces[0], pieces[1])

@@ -1,0 +1,93 @@
+"""Training data for the LLM adapter's stages, in the Shapes world or from files.
+
+Stage 1 wants text pairs (what the LLM reads, what CLIP reads): an English world prompt and
+itself, the same scene in another language and its English words, the scene inside a long
+prompt and its English words. Stages 2 and 3 want (caption, image) pairs, the caption in any
+of those forms.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.world.grammar import write_prompt
+from bench.world.languages import write_prompt as write_in
+from bench.world.long_prompts import long_prompt
+from bench.world.render import render
+from bench.world.scene import LayoutError, SceneSpec
+from trainers.world_model.data import sample_spec
+
+
+def caption(spec: SceneSpec, rng: np.random.Generator, languages: list[str], long_p: float) -> str:
+    """The scene in a random one of ``languages``, inside a long prompt with probability ``long_p``."""
+    text = write_in(spec, languages[int(rng.integers(len(languages)))])
+    if rng.random() < long_p:
+        text = long_prompt(text, int(rng.integers(2**31)))
+    return text
+
+
+def world_text_pairs(n: int, seed: int, languages: list[str], long_p: float) -> list[tuple[str, str]]:
+    """``n`` (LLM text, English CLIP text) pairs of random world scenes."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        spec = sample_spec(rng)
+        out.append((caption(spec, rng, languages, long_p), write_prompt(spec)))
+    return out
+
+
+def file_text_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """Text pairs from JSONL rows ``{"text": ..., "target": ...}`` (target: the English text for
+    CLIP; defaults to ``text``). A bad row is named by file and line."""
+    pairs = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            pairs.append((str(row["text"]), str(row.get("target", row["text"]))))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{i}: expected a JSON object with a 'text' field ({e})") from None
+    if not pairs:
+        raise ValueError(f"{path}: no text pairs")
+    return pairs
+
+
+def world_image_batches(steps: int, batch_size: int, seed: int, languages: list[str], long_p: float,
+                        size: int = 64) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """``steps`` batches of (captions, renders in [-1, 1]) of random world scenes."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        captions, images = [], []
+        while len(captions) < batch_size:
+            spec = sample_spec(rng)
+            try:
+                image, _ = render(spec, int(rng.integers(2**63)), size)
+            except LayoutError:
+                continue
+            captions.append(caption(spec, rng, languages, long_p))
+            images.append(np.asarray(image))
+        yield captions, torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def cycle(n: int, steps: int, batch_size: int, seed: int) -> Iterator[list[int]]:
+    """``steps`` batches of indices into ``n`` items: shuffled passes, one after another."""
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    for _ in range(steps):
+        while len(order) < batch_size:
+            order += rng.permutation(n).tolist()
+        take, order = order[:batch_size], order[batch_size:]
+        yield take
+
+
+def cycle_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size: int, seed: int
+                  ) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """``steps`` shuffled batches drawn from a fixed set of (caption, image) pairs."""
+    for take in cycle(len(pairs), steps, batch_size, seed):
+        yield [pairs[i][0] for i in take], torch.stack([pairs[i][1] for i in take])
