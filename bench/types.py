@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -33,3 +36,16 @@ class Judgment:
     category: str
     score: float
     record: dict[str, Any] = field(default_factory=dict)
+
+
+def write_image_rows(path: Path, judgments: Iterable[Judgment], image_paths: dict[str, Path],
+                     row: Callable[[Judgment], dict[str, Any]], id_key: str = "prompt_id") -> Path:
+    """One JSON line per judged image, as reference tools write their per-image outputs: the
+    prompt id (under ``id_key``), ``seed``, ``image`` (its file, else its hash), then ``row(j)``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for j in judgments:
+            image = image_paths.get(j.image_hash)
+            f.write(json.dumps({id_key: j.prompt_id, "seed": j.seed, "image": str(image) if image else j.image_hash,
+                                **row(j)}) + "\n")
+    return path

@@ -1,6 +1,8 @@
 """DSG: scoring on hand-made graphs, the official loader, and dsg-world against scene truth."""
 
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -135,6 +137,10 @@ def test_dsg_world_zeroes_attributes_of_missing_objects_as_the_truth_says(tmp_pa
               if q["category"] == "attribute" and q["raw"] == 1.0 and q["score"] == 0.0]
     store.close()
     assert len(zeroed) > 50
+    # the reference-style per-image rows: one per image, keyed by DSG's item_id
+    rows = [json.loads(line) for line in next(outcome.run_dir.rglob("dsg_results.jsonl")).read_text().splitlines()]
+    assert len(rows) == 319 * 4 and {"item_id", "seed", "image", "score", "questions"} <= set(rows[0])
+    assert Path(rows[0]["image"]).exists()
 
 
 def test_dsg_world_propositions_have_entity_parents():

@@ -28,7 +28,7 @@ from PIL import Image
 
 from bench.judges.attributes import GENDER, Attribute, AttributeClassifier
 from bench.stats import Estimate, SuiteResult, estimate, mean_of_means
-from bench.types import Judgment, Prompt
+from bench.types import Judgment, Prompt, write_image_rows
 from suites.bias.rules import gender_imbalance, mean_absolute_deviation, proportions, skin_tone_imbalance
 from suites.bias.suite import attribute_interval
 
@@ -102,12 +102,8 @@ class SocialBiasSuite:
                        prompts: dict[str, Prompt]) -> list[Path]:
         """Per-image classes (``social_bias_images.jsonl``) and per-prompt statistics (``social_bias_prompts.json``)."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        rows = out_dir / "social_bias_images.jsonl"
-        with rows.open("w") as f:
-            for j in judgments:
-                image = image_paths.get(j.image_hash)
-                f.write(json.dumps({"prompt_id": j.prompt_id, "seed": j.seed, "prompt": prompts[j.prompt_id].text,
-                                    "image": str(image) if image else j.image_hash, **j.record}) + "\n")
+        rows = write_image_rows(out_dir / "social_bias_images.jsonl", judgments, image_paths,
+                                lambda j: {"prompt": prompts[j.prompt_id].text, **j.record})
         per: dict[str, dict[str, Any]] = {}
         for attr, _ in self.classifiers:
             for p, labels in self._per_prompt(judgments, attr).items():

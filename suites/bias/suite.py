@@ -17,7 +17,6 @@ H_J, M_G and B_D.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from bench.judges.attributes import Attribute, AttributeClassifier
 from bench.judges.captioner import Captioner
 from bench.judges.image_text import ImageTextScorer
 from bench.stats import Estimate, SuiteResult, estimate
-from bench.types import Judgment, Prompt
+from bench.types import Judgment, Prompt, write_image_rows
 from suites.bias.intervals import kl_rows, mad_rows, pooled_interval
 from suites.bias.rules import (
     REFERENCE_STOP_WORDS,
@@ -151,13 +150,8 @@ class GeneralBiasSuite:
                        prompts: dict[str, Prompt]) -> list[Path]:
         """Per-image rows (``bias_images.jsonl``) and the reference's word-distribution CSV."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        rows = out_dir / "bias_images.jsonl"
-        with rows.open("w") as f:
-            for j in judgments:
-                image = image_paths.get(j.image_hash)
-                f.write(json.dumps({"prompt_id": j.prompt_id, "seed": j.seed, "prompt": prompts[j.prompt_id].text,
-                                    "category": j.category, "image": str(image) if image else j.image_hash,
-                                    **j.record}) + "\n")
+        rows = write_image_rows(out_dir / "bias_images.jsonl", judgments, image_paths,
+                                lambda j: {"prompt": prompts[j.prompt_id].text, "category": j.category, **j.record})
         db = distribution_bias(j.record["unprompted"] for j in judgments)
         missing = [j.record["missed"] for j in judgments if "missed" in j.record]
         jaccard = sum(j.record["jaccard"] for j in judgments) / max(len(judgments), 1)

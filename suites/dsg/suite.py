@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from PIL import Image
 
 from bench.judges.vqa import Question, VQAModel
 from bench.stats import Estimate, SuiteResult, estimate
-from bench.types import Judgment, Prompt
+from bench.types import Judgment, Prompt, write_image_rows
 from suites.dsg.rules import score_item
 
 
@@ -70,12 +69,5 @@ class DsgSuite:
     def write_official(self, out_dir: Path, judgments: Sequence[Judgment], image_paths: dict[str, Path],
                        prompts: dict[str, Prompt]) -> list[Path]:
         """One JSON row per image: item id, seed, image, both item scores, each question's answer."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "dsg_results.jsonl"
-        with path.open("w") as f:
-            for j in judgments:
-                image = image_paths.get(j.image_hash)
-                f.write(json.dumps({"item_id": j.prompt_id, "seed": j.seed,
-                                    "image": str(image) if image else j.image_hash, "category": j.category,
-                                    "score": j.score, **j.record}) + "\n")
-        return [path]
+        row = lambda j: {"category": j.category, "score": j.score, **j.record}  # noqa: E731
+        return [write_image_rows(out_dir / "dsg_results.jsonl", judgments, image_paths, row, id_key="item_id")]
