@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from bench.device import resolve_device
-from bench.judges.detection import Detection
-from suites.geneval.rules import COLORS
+from bench.judges.detection import COLORS, Detection
 
 TEMPLATES = ("a photo of a {c} {cls}", "a photo of a {c}-colored {cls}", "a photo of a {c} object")
 

@@ -21,14 +21,13 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from bench.judges.detection import Detection
+from bench.judges.detection import Detection, relative_position
 from bench.judges.vqa import Question
 from bench.world.detect import WorldColorClassifier, WorldDetector
 from bench.world.grammar import NUMBERS
 from bench.world.questions import Parsed, Target, parse_question
 from bench.world.scene import COLORS
 from bench.world.shapes import SHAPES
-from suites.geneval.rules import relative_position
 
 MIN_SCORE = 0.3  # GenEval's detection threshold
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.judges.detection import Detection
+from bench.judges.detection import COLORS, Detection, relative_position
 
-COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
 TASKS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 
 
@@ -39,28 +38,6 @@ def keep_detections(
             if len(kept) < th.max_objects:
                 kept.append(det)
     return by_class
-
-
-def relative_position(box_a: Sequence[float], box_b: Sequence[float], margin: float = 0.1) -> set[str]:
-    """Relations of box A to box B; each axis offset shrinks by ``margin`` of the summed sizes."""
-    a, b = np.asarray(box_a[:4], float), np.asarray(box_b[:4], float)
-    centre_a, centre_b = (a[:2] + a[2:]) / 2, (b[:2] + b[2:]) / 2
-    size_a, size_b = a[2:] - a[:2], b[2:] - b[:2]
-    offset = centre_a - centre_b
-    revised = np.maximum(np.abs(offset) - margin * (size_a + size_b), 0) * np.sign(offset)
-    if np.all(np.abs(revised) < 1e-3):
-        return set()
-    dx, dy = revised / np.linalg.norm(offset)
-    rels = set()
-    if dx < -0.5:
-        rels.add("left of")
-    if dx > 0.5:
-        rels.add("right of")
-    if dy < -0.5:
-        rels.add("above")
-    if dy > 0.5:
-        rels.add("below")
-    return rels
 
 
 ColorsOf = Callable[[list[Detection], str], list[str]]
