@@ -179,6 +179,18 @@ def _natural(key: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
 
 
+def _round_manifest(work_dir: Path, checkpoint: str | None) -> dict[str, Any]:
+    """A round's data manifest (what it trained on), from its checkpoint folder, also when the
+    work dir was moved since; {} when there is none."""
+    if not checkpoint:
+        return {}
+    for folder in (Path(checkpoint), work_dir / Path(checkpoint).name):
+        if (folder / "data_manifest.json").is_file():
+            found = _read_json(folder / "data_manifest.json")
+            return found if isinstance(found, dict) else {}
+    return {}
+
+
 def load_training(work_dir: Path, rel: str) -> Training:
     """Rounds of a loop (``SELECT *`` so extra columns do no harm) and its round-0 scores."""
     con = sqlite3.connect(work_dir / "loop.sqlite", timeout=60)
@@ -191,6 +203,7 @@ def load_training(work_dir: Path, rel: str) -> Training:
             for row in cur.fetchall():
                 rec = dict(zip(cols, row, strict=True))
                 rec["scores"] = json.loads(rec["scores"]) if rec.get("scores") else None
+                rec["manifest"] = _round_manifest(work_dir, rec.get("checkpoint"))
                 rounds.append(rec)
         baseline = None
         if "loop" in tables:

@@ -69,15 +69,19 @@ def category_chart(suite: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> st
         return _svg(fig, f"cat-{suite}")
 
 
-def rounds_chart(baseline: dict[str, Any] | None, rounds: Sequence[dict[str, Any]], salt: str) -> str:
-    """Overall score per suite over rounds (round 0: the initial checkpoint); rejected rounds marked x."""
-    points: dict[str, list[tuple[int, float, float, float, str]]] = {}
-    for idx, scores, decision in [(0, baseline, "promote")] + [(r.get("idx"), r.get("scores"), r.get("decision"))
-                                                                  for r in rounds]:
+def rounds_chart(baseline: dict[str, Any] | None, rounds: Sequence[dict[str, Any]], salt: str,
+                 x_key: str | None = None, x_label: str = "") -> str:
+    """Overall score per suite over rounds (round 0: the initial checkpoint); rejected rounds marked x.
+    With ``x_key``, the x axis is that field of each round's data manifest (round 0 at 0), e.g.
+    Edgen's ``advanced_images``: the score against the advanced-model images used so far."""
+    points: dict[str, list[tuple[float, float, float, float, str]]] = {}
+    for idx, scores, decision, manifest in [(0, baseline, "promote", {})] + [
+            (r.get("idx"), r.get("scores"), r.get("decision"), r.get("manifest") or {}) for r in rounds]:
+        x = _num(manifest.get(x_key, 0 if idx == 0 else None)) if x_key else float(idx)
         for suite, res in (scores or {}).items():
             v = _num(res.get("overall"))
             ci = res.get("ci") or [None, None]
-            points.setdefault(suite, []).append((int(idx), v, _num(ci[0]), _num(ci[1]), str(decision or "")))
+            points.setdefault(suite, []).append((x, v, _num(ci[0]), _num(ci[1]), str(decision or "")))
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(7.5, 3.4))
         ax = fig.subplots()
@@ -91,7 +95,7 @@ def rounds_chart(baseline: dict[str, Any] | None, rounds: Sequence[dict[str, Any
             bad = [p for p in pts if p[4] == "reject"]
             if bad:
                 ax.scatter([p[0] for p in bad], [p[1] for p in bad], marker="x", s=80, color="crimson", zorder=3)
-        ax.set_xlabel("round (0 = initial checkpoint; x = rejected)")
+        ax.set_xlabel(x_label or "round (0 = initial checkpoint; x = rejected)")
         ax.set_ylabel("overall (95% interval)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         if points:

@@ -161,8 +161,12 @@ def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboar
         write(run.page, "candidate.html", run=run, sections=sections)
     for t in trainings:
         chart = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page))
+        spend = None  # Edgen: the score against the advanced-model images used so far
+        if t.rounds and all("advanced_images" in r["manifest"] for r in t.rounds):
+            spend = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page + "-spend", x_key="advanced_images",
+                                        x_label="advanced-model images used (x = rejected)"))
         names = list(dict.fromkeys([*(t.baseline or {})] + [k for r in t.rounds for k in (r["scores"] or {})]))
-        write(t.page, "training.html", training=t, chart=chart, round_suites=names)
+        write(t.page, "training.html", training=t, chart=chart, spend_chart=spend, round_suites=names)
     made = sum(1 for v in thumbs.made.values() if v)
     return BuildSummary(site_dir, pages, made, len(runs), len(trainings))
 

@@ -83,9 +83,16 @@ class HostileSuite:
         return []
 
 
-def write_loop(work_dir, results):
-    """A round loop's store as trainers/loop.py writes it: round 0 in ``loop``, rounds 1-2."""
+def write_loop(work_dir, results, advanced_images=None):
+    """A round loop's store as trainers/loop.py writes it: round 0 in ``loop``, rounds 1-2 (with
+    ``advanced_images``: Edgen-style round folders whose data manifests count them)."""
     work_dir.mkdir(parents=True)
+    checkpoints = ["c", "c"]
+    for i, n in enumerate(advanced_images or []):
+        folder = work_dir / f"round-{i + 1:03d}"
+        folder.mkdir()
+        (folder / "data_manifest.json").write_text(json.dumps({"trainer": "edgen", "advanced_images": n}))
+        checkpoints[i] = str(folder)
     con = sqlite3.connect(work_dir / "loop.sqlite")
     con.executescript("""
         CREATE TABLE rounds (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, parent TEXT NOT NULL, checkpoint TEXT,
@@ -95,8 +102,8 @@ def write_loop(work_dir, results):
                 for i, (k, v) in enumerate(results.items())} for d in (0.2, 0.1, 0.3)]
     con.execute("INSERT INTO loop VALUES ('baseline_scores', ?)", (json.dumps(shifted[0]),))
     for idx, (decision, reason) in enumerate([("promote", "all rules pass"), ("reject", f"drop {SCRIPT}")], 1):
-        con.execute("INSERT INTO rounds VALUES (?, 'decided', 'p', 'c', 100, 1.0, ?, ?, ?, 2.0)",
-                    (idx, json.dumps(shifted[idx]), decision, reason))
+        con.execute("INSERT INTO rounds VALUES (?, 'decided', 'p', ?, 100, 1.0, ?, ?, ?, 2.0)",
+                    (idx, checkpoints[idx - 1], json.dumps(shifted[idx]), decision, reason))
     con.commit()
     con.close()
 
@@ -114,6 +121,7 @@ def site(tmp_path_factory):
         {"rule": f"inject::score::{SCRIPT}", "decision": "fail", "value": 0.1, "ci": [0.0, 0.2], "n": 4,
          "reason": IMG, "baseline": None, "threshold": {"min": 0.5}}]}))
     write_loop(runs / "train" / "work", {k: v.to_json() for k, v in outcomes[0].results.items()})
+    write_loop(runs / "train" / "edgen", {k: v.to_json() for k, v in outcomes[0].results.items()}, [40, 90])
     out = root / "site"
     t0 = time.perf_counter()
     assert main(["leaderboard", str(runs), "-o", str(out)]) == 0
@@ -147,7 +155,7 @@ def test_site_layout_and_thumbnails(site):
     assert "index.html" in names
     assert sum(n.startswith("suite-") for n in names) == 4
     assert sum(n.startswith("candidate-") for n in names) == 3
-    assert sum(n.startswith("training-") for n in names) == 1
+    assert sum(n.startswith("training-") for n in names) == 2
     assert (root / "static" / "site.css").is_file() and (root / "static" / "site.js").is_file()
     hashes = set()
     for store in site["runs"].rglob("store.sqlite"):
@@ -363,7 +371,15 @@ def test_browser_site_makes_no_network_request(site, browser):
 def test_browser_training_curves(site, browser):
     from selenium.webdriver.common.by import By
 
-    open_page(browser, next(site["root"].glob("training-*.html")))
+    open_page(browser, next(site["root"].glob("training-train-work-*.html")))
     rows = browser.find_elements(By.CSS_SELECTOR, "#rounds tbody tr")
     assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == ["0", "1", "2"]
     assert "reject" in rows[2].text and f"drop {SCRIPT}" in rows[2].text
+
+
+def test_edgen_training_page_plots_score_against_advanced_images(site):
+    """Rounds whose manifests count advanced-model images get a second chart on that axis."""
+    edgen = next(site["root"].glob("training-train-edgen-*.html")).read_text()
+    plain = next(site["root"].glob("training-train-work-*.html")).read_text()
+    assert '<figure class="chart" id="spend">' in edgen and "advanced-model images used" in edgen
+    assert 'id="spend"' not in plain
