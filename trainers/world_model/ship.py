@@ -41,7 +41,20 @@ def log_summary(path: Path) -> dict:
     return {"steps": rows[-1]["step"], "minutes": rows[-1]["elapsed_min"], "final_loss": rows[-1].get("loss", 0.0)}
 
 
-def card(train: dict, vae: dict, scores: dict, size: int, where: str, command: str, n_per_prompt: int) -> str:
+def _denoiser_line(cfg: dict) -> str:
+    if cfg["denoiser"] == "unet":
+        u = cfg["unet"]
+        extra = ", the pooled text added to the time embedding" if u.get("addition_embed_type") == "text" else ""
+        channels = "/".join(map(str, u["block_out_channels"]))
+        return (f"Denoiser: `UNet2DConditionModel` on 32×32×4 latents (channels {channels}, cross-attention "
+                f"below the top level{extra}); pipeline class `StableDiffusionPipeline`")
+    p = cfg["pixart"]
+    return (f"Denoiser: `PixArtTransformer2DModel` on 32×32×4 latents (patch {p['patch_size']}); "
+            "pipeline class `PixArtAlphaPipeline`")
+
+
+def card(train: dict, vae: str, scores: dict, size: int, where: str, command: str, n_per_prompt: int,
+         status: str = "") -> str:
     cats = scores["categories"]
     rows = "\n".join(f"| {k} | {v['score']:.3f} | [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}] | {v['n']} |"
                      for k, v in cats.items())
@@ -56,11 +69,10 @@ with gauntlet so that trainers have a real model to improve. Load it as
 
 ## Model
 
-- Denoiser: `PixArtTransformer2DModel` on 32×32×4 latents (patch 4, 64 tokens); text encoder:
-  a small `CLIPTextModel` with a byte-level BPE tokenizer in which every world word is one
-  token; VAE: a small `AutoencoderKL` (2× downsampling); scheduler: DDIM. Pipeline class:
-  `PixArtAlphaPipeline`. {size / 1e6:.1f} MB of fp32 safetensors.
-- Config (`world_model_config.json`): `{json.dumps(cfg["pixart"])}`.
+- {_denoiser_line(cfg)}; text encoder: a small `CLIPTextModel` with a byte-level BPE tokenizer
+  in which every world word is one token; VAE: a small `AutoencoderKL` (2× downsampling);
+  scheduler: DDIM (v-prediction). {size / 1e6:.1f} MB of fp32 safetensors.
+- Config (`world_model_config.json`): `{json.dumps(cfg[cfg["denoiser"]])}`.
 
 ## Data and training
 
@@ -68,7 +80,7 @@ with gauntlet so that trainers have a real model to improve. Load it as
   colours, relations, mixed), each with a fresh render at 64 px, drawn on the fly; captions
   dropped to "" 10% of the time for classifier-free guidance. The 319 geneval-world prompts
   are part of that distribution (the world is small), their seeds and renders are not.
-- VAE: {vae['steps']} steps, {vae['minutes']:.1f} min. Denoiser and text encoder: {train['steps']} steps
+- VAE: {vae}. Denoiser and text encoder: {train['steps']} steps
   of batch 32, AdamW, cosine schedule, v-prediction with plain MSE, the objects' latent
   positions weighted 10× (`--fg-weight 9`: objects cover 2-10% of an image, and without the
   weight the model learned to ignore the caption), EMA 0.999; {train['minutes']:.1f} min;
@@ -92,13 +104,15 @@ intervals; overall = unweighted mean of the six task means.
 
 The oracle scores 1.000 on every task; the gap on counting, position and colour attribution
 is the room that trainers have to show gains.
-"""
+{status}"""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-dir", type=Path, required=True, help="train.py output (pipeline + train_log.jsonl)")
-    ap.add_argument("--vae-log", type=Path, required=True, help="train_vae.py's log (JSON lines)")
+    ap.add_argument("--vae-log", type=Path, help="train_vae.py's log (JSON lines)")
+    ap.add_argument("--vae-note", default="", help="where the VAE came from, if not from --vae-log")
+    ap.add_argument("--status", default="", help="a closing paragraph for the card (e.g. the target's status)")
     ap.add_argument("--where", required=True, help="the machine it was trained on, for the card")
     ap.add_argument("--command", required=True, help="the training commands, for the card")
     ap.add_argument("--images-per-prompt", type=int, default=2)
@@ -108,8 +122,15 @@ def main() -> None:
     print(f"exported {size / 1e6:.1f} MB to {BASE_MODEL}")
     outcome = run("world:base", ["geneval-world"], args.out, images_per_prompt=args.images_per_prompt)
     scores = outcome.results["geneval-world"].to_json()
-    text = card(log_summary(args.train_dir / "train_log.jsonl"), log_summary(args.vae_log),
-                scores, size, args.where, args.command, args.images_per_prompt)
+    if args.vae_log:
+        v = log_summary(args.vae_log)
+        vae = f"{v['steps']} steps, {v['minutes']:.1f} min"
+    elif args.vae_note:
+        vae = args.vae_note
+    else:
+        raise SystemExit("ship: give --vae-log or --vae-note")
+    text = card(log_summary(args.train_dir / "train_log.jsonl"), vae, scores, size, args.where, args.command,
+                args.images_per_prompt, f"\n{args.status}\n" if args.status else "")
     (BASE_MODEL / "README.md").write_text(text)
     print(text)
 
