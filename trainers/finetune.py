@@ -7,8 +7,10 @@ are dropped to "" with probability ``cfg_drop`` so classifier-free guidance keep
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -57,13 +59,44 @@ def denoising_loss(pipe, prompts: list[str], images: torch.Tensor, generator: to
     return F.mse_loss(pred.float(), target.float())
 
 
+def cycle(n: int, steps: int, batch_size: int, seed: int) -> Iterator[list[int]]:
+    """``steps`` batches of indices into ``n`` items: shuffled passes, one after another."""
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    for _ in range(steps):
+        while len(order) < batch_size:
+            order += rng.permutation(n).tolist()
+        take, order = order[:batch_size], order[batch_size:]
+        yield take
+
+
+@dataclass(frozen=True)
+class OptimizerOptions:
+    """How :func:`finetune` steps: AdamW with decoupled weight decay, a linear warm-up to ``lr``
+    then constant, gradient clipping, an optional EMA of the trained weights (written back into
+    the model at the end; 0 = off) and optional bf16/fp16 autocast for the forward pass."""
+
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    ema: float = 0.0
+    mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be no, bf16 or fp16, not {self.mixed_precision!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), not {self.ema}")
+
+
 def finetune(pipe, batches: Iterable[tuple[list[str], torch.Tensor]], lr: float = 1e-4,  # noqa: ANN001
              seed: int = 0, train_text_encoder: bool = False, log_every: int = 0,
-             params: Iterable[torch.nn.Parameter] | None = None) -> list[float]:
+             params: Iterable[torch.nn.Parameter] | None = None,
+             optim: OptimizerOptions = OptimizerOptions()) -> list[float]:
     """Train the denoiser (and optionally the text encoder) on ``batches``; return the losses.
 
-    ``params`` replaces that choice with an explicit list (e.g. an adapter inside the text
-    encoder plus the denoiser); everything else stays frozen in effect, as only ``params`` step.
+    ``params`` replaces that choice with an explicit list (e.g. LoRA factors, or an adapter
+    inside the text encoder plus the denoiser); only ``params`` step.
     """
     gen = torch.Generator().manual_seed(seed)
     if params is None:
@@ -74,17 +107,33 @@ def finetune(pipe, batches: Iterable[tuple[list[str], torch.Tensor]], lr: float 
     trained = {id(p) for p in params}
     for m in (denoiser_of(pipe), pipe.text_encoder):
         m.train(any(id(p) in trained for p in m.parameters()))
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=optim.weight_decay)
+    warm = max(1, optim.warmup_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+    ema = [p.detach().clone() for p in params] if optim.ema else None
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(optim.mixed_precision)
+    scaler = torch.amp.GradScaler(pipe.device.type, enabled=amp is torch.float16)
     losses = []
     for step, (prompts, images) in enumerate(batches, start=1):
-        loss = denoising_loss(pipe, prompts, images, gen)
+        with torch.autocast(pipe.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = denoising_loss(pipe, prompts, images, gen)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - optim.ema)
         losses.append(loss.item())
         if log_every and step % log_every == 0:
             print(f"step {step}: loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
+    if ema is not None:
+        with torch.no_grad():
+            for p, e in zip(params, ema, strict=True):
+                p.copy_(e)
     denoiser_of(pipe).eval()
     pipe.text_encoder.eval()
     return losses

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.candidates.world import BASE_SAMPLING
 from bench.device import resolve_device
+from trainers.finetune import OptimizerOptions
 from trainers.loop import trainer_options
 from trainers.sampling import stable_seed
 
@@ -39,6 +40,12 @@ class Options:
     steps: int = 100
     batch_size: int = 16
     lr: float = 1e-4
+    # the reference's optimiser: AdamW, weight decay 0.03, 1,000 warm-up steps then constant,
+    # EMA 0.9999, fp16 (bf16 preferred); the world's short rounds default to no warm-up or EMA
+    weight_decay: float = 0.03
+    warmup_steps: int = 0
+    ema: float = 0.0
+    mixed_precision: str = "no"
     size: int = 0  # training resolution; 0 = the base's native size
     qk_norm: bool = False
     seed: int = 0
@@ -47,6 +54,7 @@ class Options:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Options:
         o = trainer_options(cls, raw, "edgen")
+        OptimizerOptions(o.weight_decay, o.warmup_steps, ema=o.ema, mixed_precision=o.mixed_precision)  # checks
         o.advanced = [o.advanced] if isinstance(o.advanced, str) else list(o.advanced)
         checks = [(o.mode in ("director", "uncurated"), f"mode must be director or uncurated, not {o.mode!r}"),
                   (o.tie in ("base", "advanced", "coin"), f"tie must be base, advanced or coin, not {o.tie!r}"),

@@ -44,7 +44,7 @@ from trainers.edgen.curation import curate, uncurated
 from trainers.edgen.options import Options, device_of, image_seeds
 from trainers.edgen.state import Entry, ImageCache, State, load_image, load_state, save_state
 from trainers.edgen.writer import EdgenWriter
-from trainers.finetune import denoiser_of, finetune
+from trainers.finetune import OptimizerOptions, denoiser_of, finetune
 from trainers.loop import RoundContext
 from trainers.sampling import stable_seed
 
@@ -131,7 +131,8 @@ def train_round(ctx: RoundContext) -> dict[str, Any]:
         with_qk_norm(pipe)
     size = opts.size or denoiser_of(pipe).config.sample_size * pipe.vae_scale_factor
     seed = stable_seed("edgen-train", opts.seed, ctx.index) % 2**31
-    losses = finetune(pipe, batches(pairs, opts, size, seed), lr=opts.lr, seed=seed)
+    optim = OptimizerOptions(opts.weight_decay, opts.warmup_steps, ema=opts.ema, mixed_precision=opts.mixed_precision)
+    losses = finetune(pipe, batches(pairs, opts, size, seed), lr=opts.lr, seed=seed, optim=optim)
     ctx.out.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(ctx.out)
     added = record["expanded"] + record["mutated"]

@@ -20,6 +20,7 @@ from bench.world.languages import write_prompt as write_in
 from bench.world.long_prompts import long_prompt
 from bench.world.render import render
 from bench.world.scene import LayoutError, SceneSpec
+from trainers.finetune import cycle
 from trainers.world_model.data import sample_spec
 
 
@@ -73,17 +74,6 @@ def world_image_batches(steps: int, batch_size: int, seed: int, languages: list[
             captions.append(caption(spec, rng, languages, long_p))
             images.append(np.asarray(image))
         yield captions, torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
-def cycle(n: int, steps: int, batch_size: int, seed: int) -> Iterator[list[int]]:
-    """``steps`` batches of indices into ``n`` items: shuffled passes, one after another."""
-    rng = np.random.default_rng(seed)
-    order: list[int] = []
-    for _ in range(steps):
-        while len(order) < batch_size:
-            order += rng.permutation(n).tolist()
-        take, order = order[:batch_size], order[batch_size:]
-        yield take
 
 
 def cycle_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size: int, seed: int

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.types import Prompt
-from trainers.finetune import denoiser_of, finetune
-from trainers.llm_adapter.data import cycle
+from trainers.finetune import cycle, denoiser_of, finetune
 from trainers.llm_adapter.model import AdaptedTextEncoder
 from trainers.sampling import generate_images
 

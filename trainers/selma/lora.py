@@ -30,10 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
-from trainers.finetune import denoiser_of, denoising_loss
+from trainers.finetune import OptimizerOptions, cycle, denoiser_of, finetune
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -69,33 +68,18 @@ def attach_lora(pipe, rank: int = 16, alpha: float | None = None, seed: int = 0,
 
 def train_lora(pipe, model: PeftModel, data: Sequence[tuple[str, torch.Tensor]],  # noqa: ANN001
                steps: int, batch_size: int, lr: float = 3e-4, seed: int = 0) -> list[float]:
-    """``steps`` AdamW steps (constant lr) of :func:`denoising_loss` on the LoRA factors only, on
-    batches drawn from ``data`` (prompt, image in [-1, 1] of shape (3, H, W)) in seeded passes."""
+    """``steps`` AdamW steps (constant lr, no weight decay, as the reference) of the denoising loss
+    on the LoRA factors only, on batches drawn from ``data`` (prompt, image in [-1, 1] of shape
+    (3, H, W)) in seeded passes."""
     if not data:
         raise ValueError("no training data for the LoRA")
     for m in (pipe.vae, pipe.text_encoder):
         m.requires_grad_(False).eval()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    order: list[int] = []
-    losses = []
-    model.train()
-    for _ in range(steps):
-        idx = []
-        while len(idx) < min(batch_size, len(data)):
-            if not order:
-                order = rng.permutation(len(data)).tolist()
-            idx.append(order.pop())
-        prompts = [data[i][0] for i in idx]
-        images = torch.stack([data[i][1] for i in idx])
-        loss = denoising_loss(pipe, prompts, images, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        losses.append(loss.item())
+    take = min(batch_size, len(data))
+    batches = ((([data[i][0] for i in idx]), torch.stack([data[i][1] for i in idx]))
+               for idx in cycle(len(data), steps, take, seed))
+    losses = finetune(pipe, batches, lr=lr, seed=seed, params=params, optim=OptimizerOptions(weight_decay=0.0))
     model.eval()
     return losses
 

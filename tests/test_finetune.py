@@ -1,0 +1,60 @@
+"""Fine-tuning's optimiser options on a tiny Stable Diffusion pipeline: only the given parameters
+step, warm-up scales the first step, EMA writes the averaged weights back."""
+
+import pytest
+import torch
+
+from tests.tiny_models import build_tiny_sd
+from trainers.continual import world_batches
+from trainers.finetune import OptimizerOptions, cycle, denoiser_of, finetune
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    return build_tiny_sd(tmp_path_factory.mktemp("ft") / "sd")
+
+
+def load(path):
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def step_size(path, steps, **optim):
+    """Mean absolute change of the UNet's conv_in weights after ``steps`` steps at lr 1e-3."""
+    pipe = load(path)
+    w0 = denoiser_of(pipe).conv_in.weight.detach().clone()
+    text0 = {k: v.clone() for k, v in pipe.text_encoder.state_dict().items()}
+    finetune(pipe, world_batches("colors", steps, 2, seed=0), lr=1e-3, seed=0,
+             optim=OptimizerOptions(weight_decay=0.0, **optim))
+    assert all(torch.equal(v, pipe.text_encoder.state_dict()[k]) for k, v in text0.items())  # not trained
+    return float((denoiser_of(pipe).conv_in.weight.detach() - w0).abs().mean())
+
+
+def test_warmup_scales_the_first_step(tiny_sd):
+    # Adam's first step moves each weight by about lr; a 10-step warm-up starts at lr / 10
+    full, warm = step_size(tiny_sd, 1), step_size(tiny_sd, 1, warmup_steps=10)
+    assert full == pytest.approx(1e-3, rel=0.2)
+    assert warm / full == pytest.approx(0.1, rel=0.1)
+
+
+def test_ema_writes_the_average_back(tiny_sd):
+    plain, ema = step_size(tiny_sd, 3), step_size(tiny_sd, 3, ema=0.9)
+    # steady steps d: the EMA (decay 0.9) after three is 0.1 (0.81 + 0.9 x 2 + 3) d = 0.56 d against 3 d
+    assert ema / plain == pytest.approx(0.187, rel=0.3)
+
+
+def test_only_given_parameters_step_and_options_are_checked(tiny_sd):
+    pipe = load(tiny_sd)
+    unet = denoiser_of(pipe)
+    before = {k: v.clone() for k, v in unet.state_dict().items()}
+    finetune(pipe, world_batches("colors", 2, 2, seed=0), lr=1e-3, params=[unet.conv_out.weight])
+    moved = [k for k, v in unet.state_dict().items() if not torch.equal(v, before[k])]
+    assert moved == ["conv_out.weight"]
+    with pytest.raises(ValueError, match="mixed_precision must be no, bf16 or fp16"):
+        OptimizerOptions(mixed_precision="fp8")
+    assert [len(b) for b in cycle(5, 3, 4, seed=0)] == [4, 4, 4]
+    first = [i for b in cycle(5, 3, 4, seed=0) for i in b][:10]
+    assert sorted(first[:5]) == sorted(first[5:10]) == [0, 1, 2, 3, 4]  # whole passes, each shuffled
