@@ -40,6 +40,7 @@ class RoundContext:
     out: Path  # folder to save the new checkpoint into (a diffusers pipeline folder)
     last_scores: dict[str, SuiteResult] | None  # scores of the start checkpoint
     options: dict[str, Any]
+    work_dir: Path | None = None  # the loop's folder (earlier rounds' checkpoints live there)
 
 
 TrainRound = Callable[[RoundContext], dict[str, Any]]  # returns the round's data manifest
@@ -158,7 +159,8 @@ class RoundLoop:
             self.log(f"round {idx}: training from {parent}")
             tmp = out.with_name(out.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
-            ctx = RoundContext(idx, parent, tmp, self._promoted_scores(baseline), dict(self.cfg.options))
+            ctx = RoundContext(idx, parent, tmp, self._promoted_scores(baseline), dict(self.cfg.options),
+                               self.cfg.work_dir)
             manifest = self.train_round(ctx)
             (tmp / "data_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             shutil.rmtree(out, ignore_errors=True)

@@ -182,7 +182,7 @@ def find_experts(work_dir: Path, skills: list[str], base: str, given: dict[str, 
 
 
 def _merge_round(ctx: RoundContext, opts: Options, base: str) -> dict[str, Any]:
-    experts = find_experts(ctx.out.parent, opts.skills, base, opts.experts)
+    experts = find_experts(ctx.work_dir or ctx.out.parent, opts.skills, base, opts.experts)
     pipe = _load(base, _device(opts))
     weights = lora.merge_experts(pipe, list(experts.values()), opts.merge_weights, opts.merge, opts.density,
                                  opts.seed)
