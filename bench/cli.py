@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("-o", "--out", type=Path, required=True, metavar="SITE_DIR", help="where the site goes")
     lb.add_argument("--title", default="gauntlet leaderboard", help="the site's title")
     lb.add_argument("--thumb-size", type=int, default=192, metavar="PX", help="longest side of thumbnails (192)")
+    lb.add_argument("--page-prompts", type=int, default=200, metavar="N",
+                    help="prompts per evidence page of a candidate's suite (200); more go to further pages")
     return ap
 
 
@@ -184,7 +186,7 @@ def _baseline(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from leaderboard import build_site
 
-    summary = build_site(args.runs_dir, args.out, args.title, args.thumb_size)
+    summary = build_site(args.runs_dir, args.out, args.title, args.thumb_size, args.page_prompts)
     print(f"wrote {len(summary.pages)} pages ({summary.runs} runs, {summary.trainings} training loops, "
           f"{summary.thumbnails} thumbnails) to {summary.site_dir / 'index.html'}")
     return 0

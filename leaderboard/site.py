@@ -24,6 +24,7 @@ from leaderboard.evidence import evidence
 from leaderboard.plots import category_chart, rounds_chart
 
 THUMB_SIZE = 192
+PAGE_PROMPTS = 200  # prompts per evidence page: a TIFA-size run would make one page of 4,000
 _OURS = re.compile(r"^(candidate|suite|training)-.*-[0-9a-f]{8}\.html$")
 
 
@@ -116,11 +117,27 @@ def _prompt_groups(run: Run, suite: str, samples: list[Sample], thumbs: Thumbnai
     return list(groups.values())
 
 
+def _paged(run: Run, suite: dict[str, Any], groups: list[dict[str, Any]], per_page: int,
+           anchor: str) -> list[dict[str, Any]]:
+    """A suite's prompt groups in pages of ``per_page`` prompts: the first on the candidate's
+    page (at ``anchor``), the others on pages of their own, each with the pager's links."""
+    chunks = [groups[i:i + per_page] for i in range(0, len(groups), per_page)] or [[]]
+    names = [run.page] + [page_name("candidate", f"{run.rel}\x1f{suite['name']}\x1f{k}")
+                          for k in range(1, len(chunks))]
+    hrefs = [f"{run.page}#{anchor}", *names[1:]]
+    return [{"name": names[k], "groups": chunk, "prompts": len(groups), "first": k * per_page + 1,
+             "last": k * per_page + len(chunk),
+             "pages": [{"href": h, "current": i == k} for i, h in enumerate(hrefs)]}
+            for k, chunk in enumerate(chunks)]
+
+
 def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboard",
-               thumb_size: int = THUMB_SIZE) -> BuildSummary:
+               thumb_size: int = THUMB_SIZE, page_prompts: int = PAGE_PROMPTS) -> BuildSummary:
     """Read every run and round loop under ``runs_dir`` and write the site into ``site_dir``."""
     if thumb_size < 16:
         raise ValueError("--thumb-size must be at least 16")
+    if page_prompts < 1:
+        raise ValueError("--page-prompts must be at least 1")
     site_dir = Path(site_dir)
     runs, trainings = discover(Path(runs_dir), skip=site_dir)
     runs.sort(key=lambda r: (r.candidate, r.rel))
@@ -151,14 +168,18 @@ def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboar
         chart = Markup(category_chart(s["name"], [(r.candidate, r.results[s["name"]]) for r in rows]))
         write(s["page"], "suite.html", suite=s, rows=rows, categories=cats, extras=extras, chart=chart)
     for run in runs:
-        sections = []
+        sections, more = [], []
         for s in suites:
             if s["name"] in run.results:
                 samples = load_samples(run, s["name"])
                 groups = _prompt_groups(run, s["name"], samples, thumbs, accuracy=not s["scale"])
-                sections.append({"suite": s, "result": run.results[s["name"]], "groups": groups,
-                                 "images": len(samples)})
+                pages_of = _paged(run, s, groups, page_prompts, anchor=f"suite-{len(sections) + 1}")
+                for k, sec in enumerate(pages_of):
+                    sec |= {"suite": s, "result": run.results[s["name"]], "images": len(samples)}
+                    (sections if k == 0 else more).append(sec)
         write(run.page, "candidate.html", run=run, sections=sections)
+        for sec in more:
+            write(sec["name"], "evidence.html", run=run, sec=sec)
     for t in trainings:
         chart = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page))
         spend = None  # Edgen: the score against the advanced-model images used so far

@@ -383,3 +383,31 @@ def test_edgen_training_page_plots_score_against_advanced_images(site):
     plain = next(site["root"].glob("training-train-work-*.html")).read_text()
     assert '<figure class="chart" id="spend">' in edgen and "advanced-model images used" in edgen
     assert 'id="spend"' not in plain
+
+
+def test_large_suites_page_their_evidence(site, tmp_path):
+    """Beyond --page-prompts prompts a suite's evidence continues on pages of their own: every
+    prompt shows exactly once, and every pager link leads to a page that exists."""
+    import re
+
+    out = tmp_path / "paged"
+    assert main(["leaderboard", str(site["runs"]), "-o", str(out), "--page-prompts", "5"]) == 0
+    oracle = site["oracle"]
+    from leaderboard.data import load_run
+
+    run_page = load_run(oracle.run_dir, oracle.run_dir.relative_to(site["runs"]).as_posix()).page
+    html = (out / run_page).read_text()
+    section = html[html.index('data-suite="geneval-world"'):]
+    section = section[:section.index("</section>")]
+    links = re.findall(r'<a href="([^"#]+)">\d+</a>', section[:section.index('<div class="prompts">')])
+    assert len(links) == 2  # 12 prompts in pages of 5: this page and two more
+    seen = re.findall(r'data-prompt-id="([^"]+)"', section)
+    for name in links:
+        page = (out / name).read_text()
+        assert run_page in page and "prompts 6–10 of 12" in page or "prompts 11–12 of 12" in page
+        seen += re.findall(r'data-prompt-id="([^"]+)"', page)
+    assert len(seen) == len(set(seen)) == 12
+    with pytest.raises(ValueError, match="--page-prompts must be at least 1"):
+        from leaderboard.site import build_site
+
+        build_site(site["runs"], tmp_path / "x", page_prompts=0)
