@@ -23,6 +23,7 @@ from trainers.llm_adapter.model import AdaptedTextEncoder
 from trainers.sampling import generate_images
 
 NORM_WEIGHT = 2e-5  # the reference's weight on the squared difference of vector norms
+SHORT = 32  # LLM tokens: texts up to this long are batched apart from longer ones
 
 
 def alignment_loss(pred: torch.Tensor, target: torch.Tensor, norm_weight: float = NORM_WEIGHT) -> torch.Tensor:
@@ -69,12 +70,19 @@ def align(encoder: AdaptedTextEncoder, tok, clip, clip_tok, pairs: Sequence[tupl
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     encoder.train()
     clip.eval()
+    # short and long texts go through in separate parts of each batch, so that a few long
+    # prompts do not pad every short one; weighted by their share, the loss is the batch's mean
+    lengths = [len(ids) for ids in tok([t for t, _ in pairs], truncation=True).input_ids]
     losses = []
     for step, take in enumerate(cycle(len(pairs), steps, batch, seed), start=1):
-        texts, targets = [pairs[i][0] for i in take], [pairs[i][1] for i in take]
-        t_seq, t_pool = clip_targets(clip, clip_tok, targets, clip_mask, layer)
-        seq, pooled = encode(encoder, tok, texts)
-        loss = alignment_loss(seq, t_seq, norm_weight) + alignment_loss(pooled, t_pool, norm_weight)
+        loss = torch.zeros(())
+        for part in ([i for i in take if lengths[i] <= SHORT], [i for i in take if lengths[i] > SHORT]):
+            if not part:
+                continue
+            t_seq, t_pool = clip_targets(clip, clip_tok, [pairs[i][1] for i in part], clip_mask, layer)
+            seq, pooled = encode(encoder, tok, [pairs[i][0] for i in part])
+            part_loss = alignment_loss(seq, t_seq, norm_weight) + alignment_loss(pooled, t_pool, norm_weight)
+            loss = loss + part_loss * (len(part) / len(take))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
