@@ -54,9 +54,13 @@ class LLMAdapter(ModelMixin, ConfigMixin):
             raise ValueError(f"adapter kind {kind!r}: expected one of {', '.join(ADAPTER_KINDS)}")
         if kind == "transformer":
             self.proj_in = nn.Sequential(nn.Linear(llm_dim, width), nn.GELU(), nn.Linear(width, width))
+            layer = dict(d_model=width, nhead=heads, dim_feedforward=4 * width, dropout=0.0, batch_first=True,
+                         norm_first=True)
+            encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer), encoder_layers,
+                                            norm=nn.LayerNorm(width), enable_nested_tensor=False)
             self.transformer = nn.Transformer(
-                d_model=width, nhead=heads, num_encoder_layers=encoder_layers, num_decoder_layers=decoder_layers,
-                dim_feedforward=4 * width, dropout=0.0, batch_first=True, norm_first=True)
+                d_model=width, nhead=heads, num_decoder_layers=decoder_layers, dim_feedforward=4 * width,
+                dropout=0.0, batch_first=True, norm_first=True, custom_encoder=encoder)
             self.queries = nn.Parameter(torch.randn(num_queries, width) * 0.02)
             self.proj_out = nn.Linear(width, out_dim)
         else:
