@@ -13,7 +13,7 @@ def test_shipped_weights_fit_the_budget_and_have_a_model_card():
     assert 0 < size <= 20e6
     card = (BASE_MODEL / "README.md").read_text()
     assert "To reproduce" in card and "| colors |" in card
-    assert json.loads((BASE_MODEL / "model_index.json").read_text())["_class_name"] == "PixArtAlphaPipeline"
+    assert json.loads((BASE_MODEL / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
 
 
 def test_world_base_follows_the_asked_colours(tmp_path):
