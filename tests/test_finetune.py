@@ -58,3 +58,46 @@ def test_only_given_parameters_step_and_options_are_checked(tiny_sd):
     assert [len(b) for b in cycle(5, 3, 4, seed=0)] == [4, 4, 4]
     first = [i for b in cycle(5, 3, 4, seed=0) for i in b][:10]
     assert sorted(first[:5]) == sorted(first[5:10]) == [0, 1, 2, 3, 4]  # whole passes, each shuffled
+
+
+def test_object_weighted_loss_is_a_weighted_mean(tiny_sd):
+    """Weights 1 + fg_weight on the objects' latent positions: all-object or no-object masks give
+    the plain loss (a uniform weight), a partial mask the weighted mean by hand."""
+    import torch.nn.functional as F
+
+    from trainers.finetune import denoising_loss
+
+    pipe = load(tiny_sd)
+    prompts, images, masks = next(world_batches("two_object", 1, 2, seed=0))
+    assert masks.shape == (2, 1, 64, 64) and 0 < float(masks.mean()) < 0.5  # objects are a few percent
+
+    def loss(**kw):
+        with torch.no_grad():
+            return float(denoising_loss(pipe, prompts, images, torch.Generator().manual_seed(0), **kw))
+
+    plain = loss()
+    assert loss(object_masks=torch.ones_like(masks), fg_weight=9) == pytest.approx(plain, rel=1e-5)
+    assert loss(object_masks=torch.zeros_like(masks), fg_weight=9) == pytest.approx(plain, rel=1e-5)
+    weighted = loss(object_masks=masks, fg_weight=9)
+    assert weighted != pytest.approx(plain, rel=1e-3)
+    # by hand: the same draws, per-position squared errors, weights from the max-pooled mask
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        pred, target = _pred_and_target(pipe, prompts, images, gen)
+        sq = F.mse_loss(pred, target, reduction="none")
+    w = 1 + 9 * F.adaptive_max_pool2d(masks, sq.shape[-2:])
+    assert weighted == pytest.approx(float(((sq * w).sum((1, 2, 3)) / (w.sum((1, 2, 3)) * sq.shape[1])).mean()),
+                                     rel=1e-5)
+
+
+def _pred_and_target(pipe, prompts, images, gen):
+    """denoising_loss's draws, in its order (latents, caption drop, noise, timesteps), for a check."""
+    from trainers.finetune import encode_text
+
+    latents = pipe.vae.encode(images).latent_dist.sample(generator=gen) * pipe.vae.config.scaling_factor
+    drop = (torch.rand(latents.shape[0], generator=gen) < 0.1).tolist()
+    emb, _ = encode_text(pipe, ["" if d else p for p, d in zip(prompts, drop, strict=True)])
+    noise = torch.randn(latents.shape, generator=gen)
+    t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (latents.shape[0],), generator=gen)
+    pred = denoiser_of(pipe)(pipe.scheduler.add_noise(latents, noise, t), t, encoder_hidden_states=emb).sample
+    return pred, noise  # the tiny pipeline predicts the noise

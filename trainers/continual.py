@@ -15,23 +15,25 @@ from suites.geneval.prompts import random_task_spec
 from trainers import register_trainer
 from trainers.finetune import finetune
 from trainers.loop import RoundContext
+from trainers.world_model.data import object_mask
 
 
 def world_batches(task: str, steps: int, batch_size: int, seed: int, size: int = 64):  # noqa: ANN201
-    """``steps`` batches of (prompts, images in [-1, 1]) for one GenEval task."""
+    """``steps`` batches of (prompts, images in [-1, 1], object masks (B, 1, H, W)) for one GenEval task."""
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        prompts, images = [], []
+        prompts, images, masks = [], [], []
         while len(prompts) < batch_size:
             spec = random_task_spec(task, rng)
             try:
-                image, _ = render(spec, int(rng.integers(2**63)), size)
+                image, layout = render(spec, int(rng.integers(2**63)), size)
             except LayoutError:
                 continue
             prompts.append(write_prompt(spec))
             images.append(np.asarray(image))
+            masks.append(object_mask(layout))
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        yield prompts, x
+        yield prompts, x, torch.from_numpy(np.stack(masks)).float()[:, None]
 
 
 def weakest_category(ctx: RoundContext, suite: str) -> str:
@@ -42,7 +44,7 @@ def weakest_category(ctx: RoundContext, suite: str) -> str:
 
 
 @register_trainer("continue", "fine-tune on world renders of the weakest geneval-world category "
-                  "(options: steps, batch_size, lr, seed, suite, task)")
+                  "(options: steps, batch_size, lr, fg_weight, seed, suite, task)")
 def train_round(ctx: RoundContext) -> dict[str, Any]:
     from diffusers import DiffusionPipeline
 
@@ -52,7 +54,8 @@ def train_round(ctx: RoundContext) -> dict[str, Any]:
     task = o.get("task") or weakest_category(ctx, o.get("suite", "geneval-world"))
     pipe = DiffusionPipeline.from_pretrained(ctx.start)
     pipe.set_progress_bar_config(disable=True)
-    losses = finetune(pipe, world_batches(task, steps, batch, seed), lr=float(o.get("lr", 1e-4)), seed=seed)
+    losses = finetune(pipe, world_batches(task, steps, batch, seed), lr=float(o.get("lr", 1e-4)), seed=seed,
+                      fg_weight=float(o.get("fg_weight", 0.0)))
     pipe.save_pretrained(ctx.out)
     return {"trainer": "continue", "task": task, "steps": steps, "batch_size": batch, "seed": seed,
             "data_size": steps * batch, "loss_first": losses[0], "loss_last": losses[-1]}

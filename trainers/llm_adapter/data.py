@@ -21,7 +21,7 @@ from bench.world.long_prompts import long_prompt
 from bench.world.render import render
 from bench.world.scene import LayoutError, SceneSpec
 from trainers.finetune import cycle
-from trainers.world_model.data import sample_spec
+from trainers.world_model.data import object_mask, sample_spec
 
 
 def caption(spec: SceneSpec, rng: np.random.Generator, languages: list[str], long_p: float) -> str:
@@ -61,19 +61,21 @@ def file_text_pairs(path: str | Path) -> list[tuple[str, str]]:
 
 def world_image_batches(steps: int, batch_size: int, seed: int, languages: list[str], long_p: float,
                         size: int = 64) -> Iterator[tuple[list[str], torch.Tensor]]:
-    """``steps`` batches of (captions, renders in [-1, 1]) of random world scenes."""
+    """``steps`` batches of (captions, renders in [-1, 1], object masks) of random world scenes."""
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        captions, images = [], []
+        captions, images, masks = [], [], []
         while len(captions) < batch_size:
             spec = sample_spec(rng)
             try:
-                image, _ = render(spec, int(rng.integers(2**63)), size)
+                image, layout = render(spec, int(rng.integers(2**63)), size)
             except LayoutError:
                 continue
             captions.append(caption(spec, rng, languages, long_p))
             images.append(np.asarray(image))
-        yield captions, torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            masks.append(object_mask(layout))
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        yield captions, x, torch.from_numpy(np.stack(masks)).float()[:, None]
 
 
 def cycle_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size: int, seed: int

@@ -94,15 +94,15 @@ def align(encoder: AdaptedTextEncoder, tok, clip, clip_tok, pairs: Sequence[tupl
     return losses
 
 
-def end_to_end(pipe, batches: Iterator[tuple[list[str], torch.Tensor]], lr: float, seed: int,  # noqa: ANN001
-               log_every: int = 0) -> list[float]:
+def end_to_end(pipe, batches: Iterator[tuple], lr: float, seed: int, log_every: int = 0,  # noqa: ANN001
+               fg_weight: float = 0.0) -> list[float]:
     """Stages 2 and 3: the adapter and the denoiser (never the LLM, nor the VAE) on (caption, image)
     batches; return the losses."""
     if not isinstance(pipe.text_encoder, AdaptedTextEncoder):
         raise ValueError("end-to-end training needs a pipeline whose text encoder is the LLM adapter "
                          f"(got {type(pipe.text_encoder).__name__}); run the align stage first")
     params = [*pipe.text_encoder.adapter.parameters(), *denoiser_of(pipe).parameters()]
-    return finetune(pipe, batches, lr=lr, seed=seed, params=params, log_every=log_every)
+    return finetune(pipe, batches, lr=lr, seed=seed, params=params, log_every=log_every, fg_weight=fg_weight)
 
 
 def curate(pipe, prompts: list[Prompt], judge: Callable, per_prompt: int, seed: int, steps: int,  # noqa: ANN001

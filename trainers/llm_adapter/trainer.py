@@ -58,6 +58,7 @@ class Options:
     steps: int = 300
     batch_size: int = 16
     lr: float = 5e-5
+    fg_weight: float = 0.0  # extra loss weight on objects' positions in world renders (world:base: 9)
     curate_suite: str = "geneval-world"
     curate_prompts: int = 120
     curate_images: int = 2
@@ -187,7 +188,7 @@ def _finetune_round(ctx: RoundContext, opts: Options, stage: str, device: str) -
                              f"the {opts.curate_suite} judges; nothing to fine-tune on")
         steps, size = opts.curated_steps, len(kept)
         batches = data.cycle_batches(kept, steps, opts.batch_size, seed)
-    losses = stages.end_to_end(pipe, batches, opts.lr, seed, log_every=max(1, steps // 10))
+    losses = stages.end_to_end(pipe, batches, opts.lr, seed, log_every=max(1, steps // 10), fg_weight=opts.fg_weight)
     check_attached(pipe)
     pipe.save_pretrained(ctx.out)
     start = _manifest(ctx.start)
