@@ -6,34 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from bench.world.grammar import write_prompt
-from bench.world.render import render
-from bench.world.scene import LayoutError
 from suites.geneval.prompts import random_task_spec
 from trainers import register_trainer
 from trainers.finetune import finetune
 from trainers.loop import RoundContext
-from trainers.world_model.data import object_mask
+from trainers.world_model.data import render_batch
 
 
 def world_batches(task: str, steps: int, batch_size: int, seed: int, size: int = 64):  # noqa: ANN201
     """``steps`` batches of (prompts, images in [-1, 1], object masks (B, 1, H, W)) for one GenEval task."""
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        prompts, images, masks = [], [], []
-        while len(prompts) < batch_size:
-            spec = random_task_spec(task, rng)
-            try:
-                image, layout = render(spec, int(rng.integers(2**63)), size)
-            except LayoutError:
-                continue
-            prompts.append(write_prompt(spec))
-            images.append(np.asarray(image))
-            masks.append(object_mask(layout))
-        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        yield prompts, x, torch.from_numpy(np.stack(masks)).float()[:, None]
+        yield render_batch(rng, batch_size, lambda r: random_task_spec(task, r), size=size)
 
 
 def weakest_category(ctx: RoundContext, suite: str) -> str:

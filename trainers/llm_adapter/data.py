@@ -18,10 +18,9 @@ import torch
 from bench.world.grammar import write_prompt
 from bench.world.languages import write_prompt as write_in
 from bench.world.long_prompts import long_prompt
-from bench.world.render import render
-from bench.world.scene import LayoutError, SceneSpec
+from bench.world.scene import SceneSpec
 from trainers.finetune import cycle
-from trainers.world_model.data import object_mask, sample_spec
+from trainers.world_model.data import render_batch, sample_spec
 
 
 def caption(spec: SceneSpec, rng: np.random.Generator, languages: list[str], long_p: float) -> str:
@@ -60,22 +59,11 @@ def file_text_pairs(path: str | Path) -> list[tuple[str, str]]:
 
 
 def world_image_batches(steps: int, batch_size: int, seed: int, languages: list[str], long_p: float,
-                        size: int = 64) -> Iterator[tuple[list[str], torch.Tensor]]:
+                        size: int = 64) -> Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]:
     """``steps`` batches of (captions, renders in [-1, 1], object masks) of random world scenes."""
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        captions, images, masks = [], [], []
-        while len(captions) < batch_size:
-            spec = sample_spec(rng)
-            try:
-                image, layout = render(spec, int(rng.integers(2**63)), size)
-            except LayoutError:
-                continue
-            captions.append(caption(spec, rng, languages, long_p))
-            images.append(np.asarray(image))
-            masks.append(object_mask(layout))
-        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        yield captions, x, torch.from_numpy(np.stack(masks)).float()[:, None]
+        yield render_batch(rng, batch_size, sample_spec, lambda spec, r: caption(spec, r, languages, long_p), size)
 
 
 def cycle_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size: int, seed: int

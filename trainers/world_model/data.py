@@ -7,6 +7,8 @@ sees the words in many combinations rather than only the 319 evaluation prompts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -54,26 +56,42 @@ def object_mask(scene: Layout) -> np.ndarray:
     return mask
 
 
-def sample_pair(rng: np.random.Generator, size: int = 64) -> tuple[str, np.ndarray, np.ndarray]:
-    """(prompt, uint8 HxWx3 image, HxW object mask) for a random scene; scenes that do not fit
-    are redrawn."""
+def render_pair(rng: np.random.Generator, spec_fn: Callable[[np.random.Generator], SceneSpec] = sample_spec,
+                caption_fn: Callable[[SceneSpec, np.random.Generator], str] | None = None,
+                size: int = 64) -> tuple[str, np.ndarray, np.ndarray]:
+    """(caption, uint8 HxWx3 image, HxW object mask) for a scene from ``spec_fn`` (scenes that do
+    not fit are redrawn); the caption is the world grammar's prompt unless ``caption_fn`` writes one."""
     while True:
-        spec = sample_spec(rng)
+        spec = spec_fn(rng)
         try:
             img, scene = render(spec, int(rng.integers(2**63)), size)
         except LayoutError:
             continue
-        return write_prompt(spec), np.asarray(img), object_mask(scene)
+        text = caption_fn(spec, rng) if caption_fn else write_prompt(spec)
+        return text, np.asarray(img), object_mask(scene)
+
+
+def sample_pair(rng: np.random.Generator, size: int = 64) -> tuple[str, np.ndarray, np.ndarray]:
+    """(prompt, uint8 HxWx3 image, HxW object mask) for a random scene."""
+    return render_pair(rng, size=size)
+
+
+def render_batch(rng: np.random.Generator, n: int,
+                 spec_fn: Callable[[np.random.Generator], SceneSpec] = sample_spec,
+                 caption_fn: Callable[[SceneSpec, np.random.Generator], str] | None = None,
+                 size: int = 64) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """``n`` captions, images as a float tensor (n, 3, H, W) in [-1, 1] and object masks as a
+    float tensor (n, 1, H, W), from :func:`render_pair`."""
+    captions, imgs, masks = zip(*(render_pair(rng, spec_fn, caption_fn, size) for _ in range(n)), strict=True)
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return list(captions), x, torch.from_numpy(np.stack(masks)).float()[:, None]
 
 
 def sample_batch(rng: np.random.Generator, n: int, size: int = 64, with_masks: bool = False) -> tuple:
     """``n`` prompts and images as a float tensor (n, 3, H, W) in [-1, 1] (and, with
     ``with_masks``, the object masks as a float tensor (n, 1, H, W))."""
-    prompts, imgs, masks = zip(*(sample_pair(rng, size) for _ in range(n)), strict=True)
-    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    if with_masks:
-        return list(prompts), x, torch.from_numpy(np.stack(masks)).float()[:, None]
-    return list(prompts), x
+    prompts, x, masks = render_batch(rng, n, size=size)
+    return (prompts, x, masks) if with_masks else (prompts, x)
 
 
 if __name__ == "__main__":
