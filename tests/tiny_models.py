@@ -40,17 +40,23 @@ def tiny_clip_tokenizer(words=("a", "photo", "of", "red", "circle", "square"), m
                          model_max_length=max_length)
 
 
-def build_tiny_sd(path: Path, seed: int = 0) -> Path:
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def tiny_clip_text_encoder(tok):  # noqa: ANN001, ANN201
+    """A two-layer ``CLIPTextModel`` of width 32 for :func:`tiny_clip_tokenizer` (the tiny pipelines' encoder)."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    torch.manual_seed(seed)
-    tok = tiny_clip_tokenizer()
-    text_encoder = CLIPTextModel(CLIPTextConfig(
+    return CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
         max_position_embeddings=16, projection_dim=32, bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+
+
+def build_tiny_sd(path: Path, seed: int = 0) -> Path:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    tok = tiny_clip_tokenizer()
+    text_encoder = tiny_clip_text_encoder(tok)
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -379,14 +385,10 @@ def build_tiny_pixart(path: Path, seed: int = 0) -> Path:
     encoder, VAE and scheduler sizes as :func:`build_tiny_sd` (as the world model's PixArt configs)."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
     tok = tiny_clip_tokenizer()
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        max_position_embeddings=16, projection_dim=32, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    text_encoder = tiny_clip_text_encoder(tok)
     transformer = PixArtTransformer2DModel(
         in_channels=4, out_channels=4, sample_size=8, num_attention_heads=2, attention_head_dim=8, num_layers=1,
         patch_size=2, cross_attention_dim=16, caption_channels=32, norm_num_groups=8)
