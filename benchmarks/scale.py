@@ -157,27 +157,14 @@ def build_swin_s_mask2former(path: Path, class_names: list[str]) -> Path:
 
 
 def build_blip_vqa_base(path: Path) -> Path:
-    from transformers import (
-        BertTokenizerFast,
-        BlipConfig,
-        BlipForQuestionAnswering,
-        BlipImageProcessor,
-        BlipProcessor,
-        BlipTextConfig,
-        BlipVisionConfig,
-    )
+    """BLIP VQA at its real size (BERT-base text with its 30,524-word vocabulary, ViT-B/16 at 384 px)."""
+    from transformers import BertTokenizerFast, BlipTextConfig
 
-    from tests.tiny_models import tiny_bert_vocab
+    from tests.tiny_models import save_blip_vqa, tiny_bert_vocab
 
     tok = BertTokenizerFast(vocab=tiny_bert_vocab(), bos_token="[DEC]", model_max_length=32)
-    text_cfg = BlipTextConfig(bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id,
-                              sep_token_id=tok.sep_token_id, eos_token_id=tok.sep_token_id)  # BERT-base sizes
-    vis_cfg = BlipVisionConfig(initializer_range=0.02)  # ViT-B/16 at 384 px
-    BlipForQuestionAnswering(BlipConfig(text_config=text_cfg.to_dict(), vision_config=vis_cfg.to_dict())
-                             ).eval().save_pretrained(path)
-    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 384, "width": 384}),
-                  tokenizer=tok).save_pretrained(path)
-    return path
+    return save_blip_vqa(path, tok, 384, text=dict(vocab_size=BlipTextConfig().vocab_size),
+                         vision=dict(initializer_range=0.02))
 
 
 def measure_sd(args: argparse.Namespace) -> None:

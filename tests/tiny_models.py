@@ -131,15 +131,13 @@ def tiny_bert_vocab(words=TINY_WORDS) -> dict[str, int]:
     return {t: i for i, t in enumerate(dict.fromkeys(vocab))}
 
 
-def build_tiny_blip_vqa(path: Path, seed: int = 0) -> Path:
-    """Tiny ``BlipForQuestionAnswering`` + ``BlipProcessor`` (32 px images, about 90k parameters).
-
-    The text ``initializer_range`` is raised to 0.2 so that answers differ between inputs (at
-    0.02 greedy decoding gives one string for everything, which hides batching bugs).
-    """
+def save_blip_vqa(path: Path, tok, image_size: int, text: dict | None = None, vision: dict | None = None,  # noqa: ANN001
+                  config: dict | None = None, seed: int = 0) -> Path:
+    """A random-weight ``BlipForQuestionAnswering`` and its ``BlipProcessor`` saved to ``path``: the
+    text config's vocabulary and special ids come from ``tok`` (``text`` may override the size),
+    everything else from ``text``, ``vision`` and ``config`` (the transformers defaults otherwise)."""
     import torch
     from transformers import (
-        BertTokenizerFast,
         BlipConfig,
         BlipForQuestionAnswering,
         BlipImageProcessor,
@@ -148,22 +146,36 @@ def build_tiny_blip_vqa(path: Path, seed: int = 0) -> Path:
         BlipVisionConfig,
     )
 
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
+                              tokenizer=tok)
+    text_cfg = BlipTextConfig(**{"vocab_size": len(tok), **(text or {})}, bos_token_id=tok.bos_token_id,
+                              pad_token_id=tok.pad_token_id, sep_token_id=tok.sep_token_id,
+                              eos_token_id=tok.sep_token_id)
+    vis_cfg = BlipVisionConfig(image_size=image_size, **(vision or {}))
     torch.manual_seed(seed)
-    tok = BertTokenizerFast(vocab=tiny_bert_vocab(), bos_token="[DEC]", model_max_length=32)  # NOT vocab_file=
-    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok)
-    text_cfg = BlipTextConfig(
-        vocab_size=len(tok), hidden_size=32, encoder_hidden_size=32, intermediate_size=64, projection_dim=32,
-        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
-        pad_token_id=tok.pad_token_id, sep_token_id=tok.sep_token_id, eos_token_id=tok.sep_token_id,
-        initializer_range=0.2)
-    vis_cfg = BlipVisionConfig(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2,
-                               num_attention_heads=2, image_size=32, patch_size=8,
-                               initializer_range=0.02)  # the default 1e-10 gives near-zero vision weights
-    cfg = BlipConfig(text_config=text_cfg.to_dict(), vision_config=vis_cfg.to_dict(), projection_dim=32,
-                     image_text_hidden_size=32, initializer_range=0.2)
+    cfg = BlipConfig(text_config=text_cfg.to_dict(), vision_config=vis_cfg.to_dict(), **(config or {}))
     BlipForQuestionAnswering(cfg).eval().save_pretrained(path)
     processor.save_pretrained(path)
     return Path(path)
+
+
+def build_tiny_blip_vqa(path: Path, seed: int = 0) -> Path:
+    """Tiny ``BlipForQuestionAnswering`` + ``BlipProcessor`` (32 px images, about 90k parameters).
+
+    The text ``initializer_range`` is raised to 0.2 so that answers differ between inputs (at
+    0.02 greedy decoding gives one string for everything, which hides batching bugs).
+    """
+    from transformers import BertTokenizerFast
+
+    tok = BertTokenizerFast(vocab=tiny_bert_vocab(), bos_token="[DEC]", model_max_length=32)  # NOT vocab_file=
+    return save_blip_vqa(
+        path, tok, 32, seed=seed,
+        text=dict(hidden_size=32, encoder_hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2,
+                  num_attention_heads=2, max_position_embeddings=64, initializer_range=0.2),
+        vision=dict(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2,
+                    num_attention_heads=2, patch_size=8,
+                    initializer_range=0.02),  # the default 1e-10 gives near-zero vision weights
+        config=dict(projection_dim=32, image_text_hidden_size=32, initializer_range=0.2))
 
 
 LLAVA_15_CHAT_TEMPLATE = (  # llava-hf/llava-1.5-7b-hf's template
