@@ -11,12 +11,17 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # model loads would otherwise draw a "Loading weights" bar per judge over gauntlet's own bars
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from bench.progress import Progress
 from bench.report import print_failures, print_table, results_json
+
+if TYPE_CHECKING:
+    from bench.runner import RunOutcome
+    from bench.sharding import Processes
 
 DEFAULT_CANDIDATES = (
     "world:oracle",
@@ -136,10 +141,27 @@ def _run_process(args: argparse.Namespace) -> int:
 
 def _run_here(args: argparse.Namespace) -> int:
     """The run in this process: alone, or as one of a launcher's processes (only the main one prints)."""
-    from bench.runner import run
     from bench.sharding import Processes
 
     procs = Processes.from_env()
+    finished = False
+    try:
+        outcomes = _run_candidates(args, procs)
+        finished = True
+    finally:
+        procs.close(finished)
+    if not procs.is_main:
+        return 0
+    if args.format == "json":
+        print(json.dumps(results_json(outcomes), indent=2))
+    else:
+        print_table(outcomes)
+    return 0
+
+
+def _run_candidates(args: argparse.Namespace, procs: Processes) -> list[RunOutcome]:
+    from bench.runner import run
+
     progress = Progress(enabled=not args.quiet and procs.is_main)
     outcomes = []
     for spec in args.candidate or DEFAULT_CANDIDATES:
@@ -148,13 +170,7 @@ def _run_here(args: argparse.Namespace) -> int:
         if procs.is_main:
             print_failures(outcome, progress.console)
         outcomes.append(outcome)
-    if not procs.is_main:
-        return 0
-    if args.format == "json":
-        print(json.dumps(results_json(outcomes), indent=2))
-    else:
-        print_table(outcomes)
-    return 0
+    return outcomes
 
 
 def _gate(args: argparse.Namespace) -> int:

@@ -75,6 +75,21 @@ class Processes:
         if self.world > 1:
             self._state.wait_for_everyone()
 
+    def close(self, finished: bool = True) -> None:
+        """Leave the process group before the interpreter exits.
+
+        Left to interpreter shutdown, the gloo group and the store that rank 0 hosts are torn
+        down by C++ destructors while their threads may still run, which can abort the process
+        ("terminate called without an active exception") after the run has finished. A process
+        that ``finished`` waits for the others first, so rank 0's store outlives every client.
+        """
+        if self.world == 1 or self._state is None:
+            return
+        if finished:
+            self._state.wait_for_everyone()
+        self._state.destroy_process_group()
+        self._state = None
+
     def all_gather(self, obj: T) -> list[T]:
         """``obj`` from every process, in rank order (also a barrier)."""
         if self.world == 1:
