@@ -179,3 +179,22 @@ def test_qk_layernorm_attaches_changes_the_output_and_survives_saving(tmp_path):
                        dict(TINY, prompts=PROMPTS[:2], expand_k=0, steps=1, qk_norm=True))
     assert resolve_trainer("edgen")(ctx)["qk_norm"] is True
     assert has_qk_norm(DiffusionPipeline.from_pretrained(ctx.out).transformer)
+
+
+def test_training_batches_bring_object_masks_when_weighted(tmp_path):
+    """With ``fg_weight`` the advanced images come with the world detector's object masks, so the
+    base is fine-tuned with the object weighting it was trained with."""
+    from trainers.edgen.options import Options
+    from trainers.edgen.trainer import batches
+
+    pairs = []
+    for i, prompt in enumerate(["a photo of a red circle", "a photo of two blue squares"]):
+        path = tmp_path / f"{i}.png"
+        world_image("world:oracle", prompt, seed=i).save(path)
+        pairs.append((prompt, path))
+    plain = next(batches(pairs, Options(steps=1, batch_size=2), 64, seed=0))
+    prompts, x, masks = next(batches(pairs, Options(steps=1, batch_size=2, fg_weight=9), 64, seed=0))
+    assert len(plain) == 2 and prompts == plain[0] and torch.equal(x, plain[1])
+    assert masks.shape == (2, 1, 64, 64) and 0 < float(masks.float().mean()) < 0.3
+    with pytest.raises(ValueError, match="fg_weight must be >= 0"):
+        Options.from_dict({"fg_weight": -1})

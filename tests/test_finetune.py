@@ -101,3 +101,16 @@ def _pred_and_target(pipe, prompts, images, gen):
     t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (latents.shape[0],), generator=gen)
     pred = denoiser_of(pipe)(pipe.scheduler.add_noise(latents, noise, t), t, encoder_hidden_states=emb).sample
     return pred, noise  # the tiny pipeline predicts the noise
+
+
+def test_foreground_masks_find_the_rendered_objects():
+    """Images without their scene (a model's samples) get object masks from the world detector;
+    on renders they match the scene's own masks."""
+    from trainers.world_model.data import foreground_masks
+
+    _, images, masks = next(world_batches("two_object", 1, 4, seed=3))
+    found = foreground_masks(images)
+    assert found.shape == masks.shape and found.dtype == torch.bool
+    inter, union = (found & masks.bool()).sum((1, 2, 3)), (found | masks.bool()).sum((1, 2, 3))
+    assert (inter / union).min() > 0.9
+    assert not foreground_masks(torch.full((1, 3, 64, 64), 0.3)).any()  # a blank image has no objects

@@ -3,6 +3,7 @@ a tiny causal LM writer, and the ``selma`` trainer's rounds through the round lo
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -223,3 +224,23 @@ def test_selma_rounds_through_the_loop(tiny_pipes, tmp_path):
         train_round(RoundContext(5, str(init), tmp_path / "x", None, opts))
     with pytest.raises(ValueError, match="unknown option"):
         train_round(RoundContext(1, str(init), tmp_path / "x", None, dict(opts, stepz=3)))
+
+
+def test_object_weight_reaches_the_lora_loss(tiny_pipes):
+    """``fg_weight`` weighs the objects the world detector finds in the self-generated images: the
+    same draws give another loss, and no weight gives the plain one."""
+    from bench.world.render import render
+    from bench.world.scene import ObjectSpec, SceneSpec
+
+    img, _ = render(SceneSpec((ObjectSpec("circle", "red"), ObjectSpec("square", "blue"))), 5)
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 127.5 - 1
+    data = [("a photo of a red circle and a blue square", x)] * 2
+
+    def first_loss(fg_weight):
+        pipe = load(tiny_pipes["sd"])
+        model = lora.attach_lora(pipe, 4, 4, seed=0)
+        return lora.train_lora(pipe, model, data, steps=1, batch_size=2, lr=1e-3, seed=0, fg_weight=fg_weight)[0]
+
+    plain = first_loss(0.0)
+    assert first_loss(0.0) == pytest.approx(plain, rel=1e-6)
+    assert first_loss(9.0) != pytest.approx(plain, rel=1e-3)

@@ -47,10 +47,19 @@ def nearest_color(pixels: np.ndarray) -> np.ndarray:
     return ((pixels[:, None, :] - _PALETTE[None]) ** 2).sum(-1).argmin(-1)
 
 
+def _foreground(img: np.ndarray) -> np.ndarray:
+    return np.abs(img - _background(img)).max(-1) > FOREGROUND_DIFF
+
+
+def foreground(image: Image.Image) -> np.ndarray:
+    """``(h, w)`` bool: the pixels the detector counts as objects (far from the fitted background)."""
+    return _foreground(np.asarray(image.convert("RGB"), float))
+
+
 def color_map(image: Image.Image) -> np.ndarray:
     """``(h, w)`` int map: index into the world colours, or -1 for background."""
     img = np.asarray(image.convert("RGB"), float)
-    fg = np.abs(img - _background(img)).max(-1) > FOREGROUND_DIFF
+    fg = _foreground(img)
     labels = np.full(fg.shape, -1)
     labels[fg] = nearest_color(img[fg])
     return labels

@@ -46,6 +46,7 @@ class Options:
     warmup_steps: int = 0
     ema: float = 0.0
     mixed_precision: str = "no"
+    fg_weight: float = 0.0  # world images: objects' latent positions weigh 1 + fg_weight (see finetune)
     size: int = 0  # training resolution; 0 = the base's native size
     qk_norm: bool = False
     seed: int = 0
@@ -61,6 +62,7 @@ class Options:
                   (bool(o.advanced), "advanced lists no model"),
                   (0 < o.sample_frac <= 1 and 0 <= o.mutate_p <= 1 and 0 <= o.expand_p <= 1,
                    "sample_frac must be in (0, 1], mutate_p and expand_p in [0, 1]"),
+                  (o.fg_weight >= 0, "fg_weight must be >= 0"),
                   (o.expand_k >= 0 and o.images_per_prompt >= 1 and o.steps >= 1 and o.batch_size >= 1,
                    "expand_k >= 0, images_per_prompt, steps and batch_size >= 1")]
         for ok, msg in checks:

@@ -47,6 +47,7 @@ from trainers.edgen.writer import EdgenWriter
 from trainers.finetune import OptimizerOptions, denoiser_of, finetune
 from trainers.loop import RoundContext
 from trainers.sampling import stable_seed
+from trainers.world_model.data import foreground_masks
 
 
 def initial_state(opts: Options, writer: EdgenWriter) -> State:
@@ -84,7 +85,8 @@ def training_pairs(state: State, cache: ImageCache, advanced: dict[str, Candidat
 
 
 def batches(pairs: list[tuple[str, Path]], opts: Options, size: int, seed: int):  # noqa: ANN201
-    """``steps`` batches of (prompts, images in [-1, 1] at ``size`` px) drawn from ``pairs``."""
+    """``steps`` batches of (prompts, images in [-1, 1] at ``size`` px) drawn from ``pairs``, with the
+    world detector's object masks when ``opts.fg_weight`` asks for them."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -97,7 +99,8 @@ def batches(pairs: list[tuple[str, Path]], opts: Options, size: int, seed: int):
                 im = im.resize((size, size), Image.BICUBIC)
             images.append(np.asarray(im))
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        yield [pairs[i][0] for i in idx], x
+        prompts = [pairs[i][0] for i in idx]
+        yield (prompts, x, foreground_masks(x)) if opts.fg_weight else (prompts, x)
 
 
 @register_trainer("edgen", "EvolveDirector: a director (world judges or a VLM) curates advanced-model images "
@@ -132,7 +135,8 @@ def train_round(ctx: RoundContext) -> dict[str, Any]:
     size = opts.size or denoiser_of(pipe).config.sample_size * pipe.vae_scale_factor
     seed = stable_seed("edgen-train", opts.seed, ctx.index) % 2**31
     optim = OptimizerOptions(opts.weight_decay, opts.warmup_steps, ema=opts.ema, mixed_precision=opts.mixed_precision)
-    losses = finetune(pipe, batches(pairs, opts, size, seed), lr=opts.lr, seed=seed, optim=optim)
+    losses = finetune(pipe, batches(pairs, opts, size, seed), lr=opts.lr, seed=seed, optim=optim,
+                      fg_weight=opts.fg_weight)
     ctx.out.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(ctx.out)
     added = record["expanded"] + record["mutated"]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from trainers.finetune import OptimizerOptions, cycle, denoiser_of, finetune
+from trainers.world_model.data import foreground_masks
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -67,19 +68,23 @@ def attach_lora(pipe, rank: int = 16, alpha: float | None = None, seed: int = 0,
 
 
 def train_lora(pipe, model: PeftModel, data: Sequence[tuple[str, torch.Tensor]],  # noqa: ANN001
-               steps: int, batch_size: int, lr: float = 3e-4, seed: int = 0) -> list[float]:
+               steps: int, batch_size: int, lr: float = 3e-4, seed: int = 0, fg_weight: float = 0.0) -> list[float]:
     """``steps`` AdamW steps (constant lr, no weight decay, as the reference) of the denoising loss
     on the LoRA factors only, on batches drawn from ``data`` (prompt, image in [-1, 1] of shape
-    (3, H, W)) in seeded passes."""
+    (3, H, W)) in seeded passes. ``fg_weight`` weighs the objects the world detector finds in
+    each image (world images only; see :func:`trainers.finetune.denoising_loss`)."""
     if not data:
         raise ValueError("no training data for the LoRA")
     for m in (pipe.vae, pipe.text_encoder):
         m.requires_grad_(False).eval()
     params = [p for p in model.parameters() if p.requires_grad]
     take = min(batch_size, len(data))
-    batches = ((([data[i][0] for i in idx]), torch.stack([data[i][1] for i in idx]))
+    images = torch.stack([x for _, x in data])
+    masks = foreground_masks(images) if fg_weight else None
+    batches = (([data[i][0] for i in idx], images[idx], *([masks[idx]] if masks is not None else []))
                for idx in cycle(len(data), steps, take, seed))
-    losses = finetune(pipe, batches, lr=lr, seed=seed, params=params, optim=OptimizerOptions(weight_decay=0.0))
+    losses = finetune(pipe, batches, lr=lr, seed=seed, params=params, optim=OptimizerOptions(weight_decay=0.0),
+                      fg_weight=fg_weight)
     model.eval()
     return losses
 

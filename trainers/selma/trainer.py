@@ -60,6 +60,7 @@ class Options:
     steps: int = 100
     batch_size: int = 8
     lr: float = 3e-4
+    fg_weight: float = 0.0  # world images: objects' latent positions weigh 1 + fg_weight (see finetune)
     rank: int = 16
     alpha: float | None = None  # default: the rank
     merge: str = "linear"
@@ -148,7 +149,7 @@ def _train_round(ctx: RoundContext, opts: Options, step: str, base: str) -> dict
     seed = stable_seed("selma-train", opts.seed, step) % 2**31
     pipe = _load(base, device)
     model = lora.attach_lora(pipe, opts.rank, opts.alpha, seed)
-    losses = lora.train_lora(pipe, model, data, steps, opts.batch_size, opts.lr, seed)
+    losses = lora.train_lora(pipe, model, data, steps, opts.batch_size, opts.lr, seed, opts.fg_weight)
     ctx.out.mkdir(parents=True, exist_ok=True)
     lora.save_expert(model, ctx.out / EXPERT_DIR)
     lora.fuse_into_base(pipe, model)
@@ -159,7 +160,8 @@ def _train_round(ctx: RoundContext, opts: Options, step: str, base: str) -> dict
             "prompts_requested": opts.prompts_per_skill, "prompts": {s: len(p) for s, p in prompts.items()},
             "writer_stats": stats, "images_per_prompt": opts.images_per_prompt, "images": len(data),
             "data_size": len(data), "steps": steps, "batch_size": opts.batch_size, "lr": opts.lr,
-            "rank": opts.rank, "alpha": opts.alpha if opts.alpha is not None else opts.rank, "seed": opts.seed,
+            "fg_weight": opts.fg_weight, "rank": opts.rank,
+            "alpha": opts.alpha if opts.alpha is not None else opts.rank, "seed": opts.seed,
             "loss_first": losses[0], "loss_last": losses[-1], "expert_dir": EXPERT_DIR, "prompt_file": PROMPT_FILE}
 
 

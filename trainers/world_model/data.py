@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
+from bench.world.detect import foreground as detect_foreground
 from bench.world.grammar import write_prompt
 from bench.world.render import render
 from bench.world.scene import COLORS, RELATIONS, Layout, LayoutError, ObjectSpec, Relation, SceneSpec
@@ -54,6 +56,15 @@ def object_mask(scene: Layout) -> np.ndarray:
         x1, y1, x2, y2 = obj.box
         mask[y1:y2, x1:x2] |= shape_mask(obj.shape, x2 - x1, y2 - y1)
     return mask
+
+
+def foreground_masks(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) bool object masks of world images in [-1, 1] (B, 3, H, W), as the world
+    detector sees them: for images that come without their scene (a model's samples, an image
+    folder), so fine-tuning can weigh objects as ``world:base`` was trained (``fg_weight``)."""
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
+    return torch.from_numpy(np.stack([detect_foreground(Image.fromarray(p.round().astype(np.uint8)))
+                                      for p in pixels]))[:, None]
 
 
 def render_pair(rng: np.random.Generator, spec_fn: Callable[[np.random.Generator], SceneSpec] = sample_spec,
