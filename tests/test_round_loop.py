@@ -131,3 +131,16 @@ def test_gate_against_the_initial_checkpoint_too(tiny_sd, tmp_path, monkeypatch)
     path.write_text(path.read_text().replace('["promoted", "initial"]', '"first"'))
     with pytest.raises(ValueError, match=r"\[gate\] against must be one or both of promoted, initial"):
         load_config(path)
+
+
+@pytest.mark.parametrize("name, options", [("edgen-world", "trainers.edgen.options"),
+                                           ("selma-world", "trainers.selma.trainer"),
+                                           ("llm-adapter-world", "trainers.llm_adapter.trainer")])
+def test_shipped_configs_parse(name, options):
+    """The documented world configs load and their options pass their trainer's checks."""
+    import importlib
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parents[1] / "trainers" / "configs" / f"{name}.toml")
+    opts = importlib.import_module(options).Options.from_dict(cfg.options)
+    assert cfg.rounds >= 1 and cfg.suites and opts.seed == 0
