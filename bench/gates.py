@@ -186,32 +186,24 @@ def paired_drop(run: RunData, base: RunData, rule: Rule, confidence: float
     shared = sorted(set(cand) & set(ref))
     if rule.category != "overall":
         shared = [k for k in shared if cand[k][0] == rule.category]
-    mode = run.suites[rule.suite].get("overall_mode", "prompt_means")
-    groups: dict[str, tuple[list[float], list[str]]] = {}
-    per_prompt: dict[str, list[tuple[float, float]]] = {}
-    for key in shared:
-        (category, c), (_, b) = cand[key], ref[key]
-        per_prompt.setdefault(key[0], []).append((c, b))
-        if rule.category != "overall" or mode == "category_means":
-            vals, clusters = groups.setdefault(category, ([], []))
-            vals.append(b - c)
-            clusters.append(key[0])
     if not shared:
         return float("nan"), float("nan"), float("nan"), (float("nan"), float("nan")), 0
-    if rule.category == "overall" and mode != "category_means":  # the suite's overall: mean over prompts
-        means = {p: (sum(c for c, _ in v) / len(v), sum(b for _, b in v) / len(v)) for p, v in per_prompt.items()}
-        groups = {"all": ([b - c for c, b in means.values()], list(means))}
-        c_val = sum(c for c, _ in means.values()) / len(means)
-        b_val = sum(b for _, b in means.values()) / len(means)
-    else:
-        c_groups = {g: [] for g in groups}
-        b_groups = {g: [] for g in groups}
+    # the units the value averages: prompts (each its mean over seeds) for an overall that is a mean
+    # over prompts, else images grouped by category; each unit is (prompt, candidate, baseline)
+    groups: dict[str, list[tuple[str, float, float]]] = {}
+    if rule.category == "overall" and run.suites[rule.suite].get("overall_mode", "prompt_means") != "category_means":
+        per_prompt: dict[str, list[tuple[float, float]]] = {}
         for key in shared:
-            c_groups[cand[key][0]].append(cand[key][1])
-            b_groups[cand[key][0]].append(ref[key][1])
-        c_val = sum(sum(v) / len(v) for v in c_groups.values()) / len(c_groups)
-        b_val = sum(sum(v) / len(v) for v in b_groups.values()) / len(b_groups)
-    drop, ci = mean_of_means(groups, confidence)
+            per_prompt.setdefault(key[0], []).append((cand[key][1], ref[key][1]))
+        groups["all"] = [(p, sum(c for c, _ in v) / len(v), sum(b for _, b in v) / len(v))
+                         for p, v in per_prompt.items()]
+    else:
+        for key in shared:
+            groups.setdefault(cand[key][0], []).append((key[0], cand[key][1], ref[key][1]))
+    c_val = sum(sum(c for _, c, _ in g) / len(g) for g in groups.values()) / len(groups)
+    b_val = sum(sum(b for _, _, b in g) / len(g) for g in groups.values()) / len(groups)
+    drop, ci = mean_of_means({k: ([b - c for _, c, b in g], [p for p, _, _ in g]) for k, g in groups.items()},
+                             confidence)
     return c_val, b_val, drop, ci, len(shared)
 
 

@@ -67,6 +67,13 @@ def test_max_drop_is_paired_against_the_baseline(runs):
     assert worse.results[0].baseline == pytest.approx(1.0)
     better = gate(runs["oracle"], spec, runs["bad_count"])
     assert better.decision == "pass", better.results[0].reason
+    # on the same prompts and seeds, the paired values are the runs' own scores
+    overall = json.loads((runs["bad_count"] / "aggregates.json").read_text())["geneval-world"]["overall"]
+    assert worse.results[0].value == pytest.approx(overall) and worse.results[0].value < 0.95
+    counting = gate(runs["bad_count"], GateSpec((Rule("geneval-world", "counting", max_drop=0.9),)), runs["oracle"])
+    assert counting.decision == "pass" and counting.results[0].n == 42  # 21 prompts x 2 seeds
+    assert 1 - counting.results[0].value == pytest.approx(float(counting.results[0].reason.split("drop +")[1][:5]),
+                                                          abs=1e-3)
     same = gate(runs["default"], spec, runs["default"])
     assert same.decision == "pass" and "drop +0.000" in same.results[0].reason
     assert gate(runs["default"], spec).decision == "inconclusive"  # no baseline given
