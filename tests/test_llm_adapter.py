@@ -103,6 +103,12 @@ def test_adapted_pipeline_saves_loads_and_generates(models, tmp_path, llm_kind):
     a = pipe(["a photo of a red circle"], generator=torch.Generator().manual_seed(0), **kw).images
     b = again(["a photo of a red circle"], generator=torch.Generator().manual_seed(0), **kw).images
     assert a.shape == (1, 64, 64, 3) and float(abs(a - b).max()) < 1e-5
+    # a device_map naming one device is honoured (a pipeline passes {"": device}); a strategy is refused
+    if llm_kind == "llama":
+        one = AdaptedTextEncoder.from_pretrained(tmp_path / "adapted" / "text_encoder", device_map={"": "cpu"})
+        assert changed(state(enc), state(one)) == [] and next(one.parameters()).device.type == "cpu"
+        with pytest.raises(ValueError, match="device_map must name it.*'balanced'"):
+            AdaptedTextEncoder.from_pretrained(tmp_path / "adapted" / "text_encoder", device_map="balanced")
 
 
 def test_check_attached_fails_without_the_adapter(models):

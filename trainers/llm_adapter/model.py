@@ -129,10 +129,19 @@ class AdaptedTextEncoder(ModelMixin, ConfigMixin):
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any) -> AdaptedTextEncoder:
         """Build for real, not on the meta device: the LLM's non-persistent buffers (rotary
-        frequencies) are not in the weights file and would stay uninitialised."""
+        frequencies) are not in the weights file and would stay uninitialised. A ``device_map``
+        may name one device (as a pipeline's ``device_map`` passes ``{"": device}``); the
+        encoder is loaded, then moved there whole."""
         kwargs["low_cpu_mem_usage"] = False
-        kwargs.pop("device_map", None)
-        return super().from_pretrained(*args, **kwargs)
+        device_map = kwargs.pop("device_map", None)
+        if isinstance(device_map, dict) and set(device_map) == {""}:
+            device_map = device_map[""]
+        if device_map is not None and (not isinstance(device_map, (str, int, torch.device))
+                                       or device_map in ("auto", "balanced", "balanced_low_0", "sequential")):
+            raise ValueError(f"AdaptedTextEncoder loads onto one device: device_map must name it (e.g. 'cuda'), "
+                             f"not {device_map!r}")
+        enc = super().from_pretrained(*args, **kwargs)
+        return enc if device_map is None else enc.to(device_map)
 
     @classmethod
     def around(cls, llm: nn.Module, adapter: LLMAdapter) -> AdaptedTextEncoder:
