@@ -55,3 +55,21 @@ def test_train_step_runs_and_changes_the_weights(tiny_world_model):
     loss = trainer.train_step(4)
     assert np.isfinite(loss)
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.denoiser.parameters(), strict=True))
+
+
+def test_model_card_adds_up_a_resumed_training_log(tmp_path):
+    """A run resumed to more steps appends a segment whose clock restarts; the card adds the minutes."""
+    import json
+
+    from trainers.world_model.ship import _steps_text, log_summary
+
+    rows = [{"step": 50, "loss": 0.9, "elapsed_min": 1.0}, {"step": 100, "loss": 0.8, "elapsed_min": 2.0},
+            {"step": 150, "loss": 0.7, "elapsed_min": 1.5}, {"step": 200, "loss": 0.6, "elapsed_min": 3.0}]
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = log_summary(log)
+    assert (summary["steps"], summary["minutes"], summary["final_loss"]) == (200, 5.0, 0.6)
+    assert [(g["from"], g["steps"]) for g in summary["segments"]] == [(0, 100), (100, 200)]
+    assert "in 2 runs (steps 0-100 in 2.0 min, then steps 100-200 in 3.0 min)" in _steps_text(summary)
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    assert _steps_text(log_summary(log)).startswith("100 steps of batch 32, AdamW, cosine schedule")

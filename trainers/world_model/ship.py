@@ -37,8 +37,27 @@ def export(train_dir: Path, dest: Path = BASE_MODEL) -> int:
 
 
 def log_summary(path: Path) -> dict:
+    """Steps, wall minutes and final loss of a train.py log; a run resumed with ``--resume``
+    appends a segment whose clock starts again, and each segment's minutes are added."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
-    return {"steps": rows[-1]["step"], "minutes": rows[-1]["elapsed_min"], "final_loss": rows[-1].get("loss", 0.0)}
+    segments: list[dict] = []
+    for r in rows:
+        if not segments or r["elapsed_min"] < segments[-1]["minutes"]:
+            segments.append({"from": segments[-1]["steps"] if segments else 0})
+        segments[-1] |= {"steps": r["step"], "minutes": r["elapsed_min"]}
+    return {"steps": rows[-1]["step"], "minutes": sum(g["minutes"] for g in segments),
+            "final_loss": rows[-1].get("loss", 0.0), "segments": segments}
+
+
+def _steps_text(train: dict) -> str:
+    """"2500 steps" or, for a resumed run, each segment with its own cosine schedule."""
+    segs = train.get("segments") or []
+    if len(segs) < 2:
+        return f"{train['steps']} steps of batch 32, AdamW, cosine schedule"
+    parts = ", then ".join(f"steps {g['from']}-{g['steps']} in {g['minutes']:.1f} min" for g in segs)
+    return (f"{train['steps']} steps of batch 32 in {len(segs)} runs ({parts}), AdamW; a resumed run keeps "
+            "the weights, EMA and optimiser state and sets a cosine schedule over its own `--steps` "
+            "(a warm restart)")
 
 
 def _denoiser_line(cfg: dict) -> str:
@@ -80,8 +99,7 @@ with gauntlet so that trainers have a real model to improve. Load it as
   colours, relations, mixed), each with a fresh render at 64 px, drawn on the fly; captions
   dropped to "" 10% of the time for classifier-free guidance. The 319 geneval-world prompts
   are part of that distribution (the world is small), their seeds and renders are not.
-- VAE: {vae}. Denoiser and text encoder: {train['steps']} steps
-  of batch 32, AdamW, cosine schedule, v-prediction with plain MSE, the objects' latent
+- VAE: {vae}. Denoiser and text encoder: {_steps_text(train)}, v-prediction with plain MSE, the objects' latent
   positions weighted 10× (`--fg-weight 9`: objects cover 2-10% of an image, and without the
   weight the model learned to ignore the caption), EMA 0.999; {train['minutes']:.1f} min;
   final loss {train['final_loss']:.4f}.
