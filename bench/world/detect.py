@@ -5,6 +5,11 @@ image border, marks pixels far from it as foreground, assigns each to its neares
 colour, splits each colour into connected components, and names each component's shape by
 template IoU against every shape drawn in the component's box. The IoU is the detection
 score, so clean renders score 1.0 and blurry model outputs score lower.
+
+Known limitation: the score does not fall with a component's size, so a sample littered with
+small fragments (a noisy, undertrained model's) yields dozens of detections of every shape
+above GenEval's 0.3 threshold, and passes single_object and two_object by chance; count the
+detections per image (the run's ``details``) before reading a lift on those two tasks.
 """
 
 from __future__ import annotations
