@@ -73,6 +73,39 @@ def test_detector_is_exact_on_renders():
             assert d.mask.sum() == shape_mask(o.shape, x2 - x1, y2 - y1).sum()
 
 
+def test_smallest_world_objects_score_one():
+    det = WorldDetector()
+    sides = []
+    for seed in range(40):
+        image, scene = render(SceneSpec((ObjectSpec(count=4),)), seed)
+        found = det.detect([image])[0]
+        assert len(found) == 4 and all(d.score == 1.0 for d in found), seed
+        sides += [min(o.box[2] - o.box[0], o.box[3] - o.box[1]) for o in scene.objects]
+    assert min(sides) == 9  # the smallest size the layout draws at 64 px (0.14 of the canvas, odd)
+
+
+def test_flecks_smaller_than_any_world_object_are_not_detections():
+    """Solid 4x4 flecks of every colour around one red circle: each fits the square template
+    exactly, but is far smaller than anything the world draws, so none passes 0.3 and a
+    single_object prompt for another shape fails."""
+    from PIL import Image
+
+    from suites.geneval.rules import keep_detections
+
+    image, scene = render(SceneSpec((ObjectSpec("circle", "red"),)), 3)
+    pix = np.asarray(image).copy()
+    x1, y1, x2, y2 = scene.objects[0].box
+    spots = [(x, y) for y in range(3, 58, 7) for x in range(3, 58, 7)
+             if x + 4 < x1 - 1 or x > x2 or y + 4 < y1 - 1 or y > y2]
+    for i, (x, y) in enumerate(spots):
+        pix[y:y + 4, x:x + 4] = list(COLORS.values())[i % len(COLORS)]
+    found = WorldDetector().detect([Image.fromarray(pix)])[0]
+    assert found[0].label == "circle" and found[0].score == 1.0
+    assert len(found) > 20 and {d.label for d in found} == {"circle", "square"}  # the flecks are found ...
+    kept = keep_detections(found, "single_object")
+    assert list(kept) == ["circle"] and len(kept["circle"]) == 1  # ... but none is confident enough to count
+
+
 @pytest.mark.parametrize("relation", RELATIONS)
 def test_world_relations_read_unambiguously_by_geneval(relation):
     spec = SceneSpec((ObjectSpec("circle"), ObjectSpec("square")), (Relation(0, relation, 1),))

@@ -57,6 +57,33 @@ def test_train_step_runs_and_changes_the_weights(tiny_world_model):
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.denoiser.parameters(), strict=True))
 
 
+def test_a_pretrained_text_encoder_can_start_the_model_frozen(tiny_world_model, tmp_path):
+    """--text-encoder PATH --text-lr-mult 0: the text tower of a saved CLIP (the world CLIP's
+    layout) loads through the real loader, stays fixed while the denoiser trains, and is what
+    the saved pipeline carries."""
+    from transformers import CLIPConfig, CLIPModel
+
+    from trainers.world_model.train import Trainer, load_text_encoder
+
+    cfg, _ = tiny_world_model
+    tok = build.build_tokenizer(cfg["text"]["max_length"])
+    text = build.build_text_encoder(cfg, tok).config
+    vision = dict(image_size=64, patch_size=16, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                  num_attention_heads=2)
+    CLIPModel(CLIPConfig(text_config=text.to_dict(), vision_config=vision)).save_pretrained(tmp_path / "clip")
+    te = load_text_encoder(str(tmp_path / "clip"))
+    start = {k: v.clone() for k, v in te.state_dict().items()}
+    trainer = Trainer(cfg, lr=1e-3, text_lr_mult=0, text_encoder=te)
+    den_before = [p.detach().clone() for p in trainer.denoiser.parameters()]
+    trainer.train_step(4)
+    trainer.train_step(4)
+    assert all(torch.equal(start[k], v) for k, v in te.state_dict().items())
+    assert any(not torch.equal(a, b) for a, b in zip(den_before, trainer.denoiser.parameters(), strict=True))
+    trainer.save(tmp_path / "model")
+    saved = load_text_encoder(str(tmp_path / "model"))
+    assert all(torch.equal(start[k], v) for k, v in saved.state_dict().items())
+
+
 def test_model_card_adds_up_a_resumed_training_log(tmp_path):
     """A run resumed to more steps appends a segment whose clock restarts; the card adds the minutes."""
     import json

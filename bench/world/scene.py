@@ -28,6 +28,8 @@ COLORS: dict[str, tuple[int, int, int]] = {  # GenEval's ten colours, well apart
 }
 RELATIONS = ("left of", "right of", "above", "below")
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+MIN_SIZE = 0.14  # an object's box is at least this fraction of the canvas wide ...
+ASPECT = (0.85, 1.18)  # ... and its height / width lies in this range
 
 
 @dataclass(frozen=True)
@@ -129,14 +131,14 @@ def layout(spec: SceneSpec, rng: np.random.Generator, size: int = 64, attempts: 
     n = sum(c for _, _, c in groups)
     frac = 0.30 if n <= 2 else 0.24 if n <= 4 else 0.20
     margin, gap = max(2, size // 32), max(2, size // 32)
-    lo, hi = size * 0.14, size * frac
+    lo, hi = size * MIN_SIZE, size * frac
     for _ in range(attempts):
         placed: list[PlacedObject] = []
         ok = True
         for g, (shape, color, count) in enumerate(groups):
             for _ in range(count):
                 w = _odd(rng.uniform(lo, hi))
-                h = _odd(w * rng.uniform(0.85, 1.18))
+                h = _odd(w * rng.uniform(*ASPECT))
                 for _ in range(60):
                     x = int(rng.integers(margin, size - margin - w + 1))
                     y = int(rng.integers(margin, size - margin - h + 1))

@@ -48,20 +48,26 @@ class Trainer:
     """Holds the model parts and does one optimisation step on a batch."""
 
     def __init__(self, cfg: dict, vae: Any = None, lr: float = 5e-4, cfg_drop: float = 0.1, snr_gamma: float = 0.0,
-                 ema_decay: float = 0.999, seed: int = 0, text_lr_mult: float = 1.0, fg_weight: float = 0.0):
+                 ema_decay: float = 0.999, seed: int = 0, text_lr_mult: float = 1.0, fg_weight: float = 0.0,
+                 text_encoder: Any = None):
         self.cfg = cfg
         parts = build.build_components(cfg, seed)
-        self.tokenizer, self.text_encoder = parts["tokenizer"], parts["text_encoder"]
+        self.tokenizer = parts["tokenizer"]
+        self.text_encoder = text_encoder if text_encoder is not None else parts["text_encoder"]
+        # text_lr_mult 0 freezes the text encoder (as Stable Diffusion keeps its CLIP frozen)
+        self.text_frozen = text_lr_mult == 0
+        if self.text_frozen:
+            self.text_encoder.requires_grad_(False).eval()
         self.denoiser, self.scheduler = parts["denoiser"], parts["scheduler"]
         self.vae = vae if vae is not None else parts["vae"]
         self.vae.requires_grad_(False).eval()
         self.pixart = cfg["denoiser"] == "pixart"
         self.cfg_drop, self.snr_gamma, self.ema_decay, self.fg_weight = cfg_drop, snr_gamma, ema_decay, fg_weight
-        self.params = list(self.denoiser.parameters()) + list(self.text_encoder.parameters())
-        self.opt = torch.optim.AdamW(
-            [{"params": list(self.denoiser.parameters()), "lr_mult": 1.0},
-             {"params": list(self.text_encoder.parameters()), "lr_mult": text_lr_mult}],
-            lr=lr, weight_decay=0.01, betas=(0.9, 0.999))
+        groups = [{"params": list(self.denoiser.parameters()), "lr_mult": 1.0}]
+        if not self.text_frozen:
+            groups.append({"params": list(self.text_encoder.parameters()), "lr_mult": text_lr_mult})
+        self.params = [p for g in groups for p in g["params"]]
+        self.opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))
         self.v_pred = self.scheduler.config.prediction_type == "v_prediction"
         self.ema = [p.detach().clone() for p in self.params]
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
@@ -156,7 +162,7 @@ class Trainer:
             sq = (self.x0(noisy, self.predict(noisy, t, ps), t) - latents) ** 2
             res[name], res[f"fg_{name}"] = float(sq.mean()), float(sq[fg].mean())
         self.denoiser.train()
-        self.text_encoder.train()
+        self.text_encoder.train(not self.text_frozen)
         res["gap"] = res["empty"] / res["true"] - 1
         res["shuffled_gap"] = res["shuffled"] / res["true"] - 1
         res["fg_gap"] = res["fg_empty"] / res["fg_true"] - 1
@@ -167,8 +173,9 @@ class Trainer:
         den, te = self.denoiser, self.text_encoder
         if use_ema:
             den, te = copy.deepcopy(den), copy.deepcopy(te)
+            trained = list(den.parameters()) + ([] if self.text_frozen else list(te.parameters()))
             with torch.no_grad():
-                for p, e in zip(list(den.parameters()) + list(te.parameters()), self.ema, strict=True):
+                for p, e in zip(trained, self.ema, strict=True):
                     p.copy_(e)
         return build.build_pipeline(self.cfg, self.tokenizer, te.eval(), self.vae, den.eval(), self.scheduler)
 
@@ -201,6 +208,17 @@ def load_vae(path: str | None, cfg: dict) -> Any:
     return AutoencoderKL.from_pretrained(p / "vae" if (p / "vae").is_dir() else p)
 
 
+def load_text_encoder(path: str | None) -> Any:
+    """The text tower of a CLIP checkpoint (e.g. the world CLIP, ``bench/world/clip_model``),
+    or of a pipeline folder; it must use the world tokenizer (``build.build_tokenizer``)."""
+    if not path:
+        return None
+    from transformers import CLIPTextModel
+
+    p = Path(path)
+    return CLIPTextModel.from_pretrained(p / "text_encoder" if (p / "text_encoder").is_dir() else p)
+
+
 def lr_at(step: int, base: float, warmup: int, total: int, final_frac: float = 0.1) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -222,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cfg-drop", type=float, default=0.1)
     ap.add_argument("--snr-gamma", type=float, default=0.0, help="min-SNR weighting; 0 = plain MSE")
     ap.add_argument("--fg-weight", type=float, default=0.0, help="extra loss weight on object pixels")
-    ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr")
+    ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr; 0 freezes it")
+    ap.add_argument("--text-encoder", help="start the text encoder from this CLIP (e.g. bench/world/clip_model)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=500)
@@ -244,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     if vae is None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
     tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed, args.text_lr_mult,
-                 args.fg_weight)
+                 args.fg_weight, load_text_encoder(args.text_encoder))
     out = Path(args.out)
     if args.resume and (out / "train_state.pt").exists():
         tr.resume(out)
