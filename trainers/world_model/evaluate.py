@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts of each category")
+    ap.add_argument("--every", type=int, default=1,
+                    help="only every K-th prompt of each category: a subset that still spans its shapes and colours")
+    ap.add_argument("--scheduler", help="sample with this diffusers scheduler class instead (e.g. DDPMScheduler)")
     ap.add_argument("--grid", help="write a PNG grid of the first 64 images here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -63,13 +66,14 @@ def main(argv: list[str] | None = None) -> None:
 
     suite = resolve_suite("geneval-world")
     prompts = suite.prompts()
-    if args.limit:
+    if args.limit or args.every > 1:
         seen: dict[str, int] = defaultdict(int)
         keep = []
         for p in prompts:
-            if seen[p.category] < args.limit:
+            i = seen[p.category]
+            if i % args.every == 0 and (not args.limit or i // args.every < args.limit):
                 keep.append(p)
-                seen[p.category] += 1
+            seen[p.category] += 1
         prompts = keep
     t0 = time.time()
     images: dict[int, list[Image.Image]] = {}
@@ -93,6 +97,10 @@ def main(argv: list[str] | None = None) -> None:
         from trainers.world_model.build import generate
 
         pipe = DiffusionPipeline.from_pretrained(args.pipeline)
+        if args.scheduler:
+            import diffusers
+
+            pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
         for seed in range(args.images):
             ims: list[Image.Image] = []
