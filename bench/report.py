@@ -17,12 +17,8 @@ def results_json(outcomes: Sequence[RunOutcome]) -> dict:
     return {o.candidate: {s: r.to_json() for s, r in o.results.items()} for o in outcomes}
 
 
-# extras worth a column of their own: key -> column title
-SHOWN_EXTRAS = {"without_dependency": "no deps"}
-
-
 def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) -> None:
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or Console(width=None if Console().is_terminal else 200)
     suites = list(dict.fromkeys(s for o in outcomes for s in o.results))
     for suite in suites:
         cats = list(dict.fromkeys(c for o in outcomes if suite in o.results for c in o.results[suite].categories))
@@ -30,11 +26,12 @@ def print_table(outcomes: Sequence[RunOutcome], console: Console | None = None) 
                       title_justify="left")
         table.add_column("candidate", no_wrap=True)
         table.add_column("overall [95% CI]", justify="right", no_wrap=True)
-        extras = [k for k in SHOWN_EXTRAS if any(k in o.results[suite].extras for o in outcomes if suite in o.results)]
+        shown = {k: t for o in outcomes if suite in o.results for k, t in o.results[suite].shown.items()}
+        extras = [k for k in shown if any(k in o.results[suite].extras for o in outcomes if suite in o.results)]
         for c in cats:
             table.add_column(c, justify="right")
         for k in extras:
-            table.add_column(SHOWN_EXTRAS[k], justify="right")
+            table.add_column(shown[k], justify="right")
         table.add_column("n", justify="right")
         for o in outcomes:
             r = o.results.get(suite)
@@ -69,7 +66,7 @@ def print_failures(outcome: RunOutcome, console: Console) -> None:
 
 def print_rounds(rounds: Sequence[dict], console: Console | None = None) -> None:
     """One row per training round: decision, overall scores, data size, time."""
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or Console(width=None if Console().is_terminal else 200)
     suites = list(dict.fromkeys(s for r in rounds for s in (r["scores"] or {})))
     table = Table(title="training rounds", title_justify="left")
     for col in ("round", "decision", *suites, "data", "seconds", "reason"):
@@ -83,7 +80,7 @@ def print_rounds(rounds: Sequence[dict], console: Console | None = None) -> None
 
 def print_gate(report: GateReport, console: Console | None = None) -> None:
     """One row per rule: decision, value, interval, baseline, reason."""
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or Console(width=None if Console().is_terminal else 200)
     table = Table(title=f"gate: {report.decision.upper()}", title_justify="left")
     for col in ("rule", "decision", "value", "interval", "baseline", "reason"):
         table.add_column(col, overflow="fold")

@@ -34,6 +34,7 @@ class SuiteResult:
     extras: dict[str, float] = field(default_factory=dict)
     scale: str = ""                 # what the numbers are, e.g. "100 x cosine"; "" for accuracies
     higher_is_better: bool = True
+    shown: dict[str, str] = field(default_factory=dict)  # extras worth a report column: key -> title
 
     def to_json(self) -> dict:
         """Plain JSON; a score without samples is null. ``scale`` and direction only when a scale is set."""
@@ -45,13 +46,14 @@ class SuiteResult:
                            for k, e in self.categories.items()},
             **({"extras": self.extras} if self.extras else {}),
             **({"scale": self.scale, "higher_is_better": self.higher_is_better} if self.scale else {}),
+            **({"shown": self.shown} if self.shown else {}),
         }
 
     @classmethod
     def from_json(cls, d: dict) -> SuiteResult:
         cats = {k: Estimate(v["score"], tuple(v["ci"]), v["n"]) for k, v in d["categories"].items()}
         return cls(d["overall"], tuple(d["ci"]), d["n"], cats, d.get("extras", {}), d.get("scale", ""),
-                   d.get("higher_is_better", True))
+                   d.get("higher_is_better", True), d.get("shown", {}))
 
 
 def _num(x: float) -> float | None:

@@ -28,6 +28,7 @@ def test_table_output(tmp_path, capsys):
                  "--out", str(tmp_path), "--quiet"]) == 0
     out, err = capsys.readouterr()
     assert "geneval-world" in out and "world:oracle" in out and "1.000" in out and err == ""
+    assert "found/asked" in out  # the column the suite asks the report to show
 
 
 def test_listings(capsys):

@@ -8,6 +8,7 @@ import pytest
 
 from bench.candidates.world import WorldCandidate
 from bench.runner import run
+from bench.stats import SuiteResult
 from bench.store import Store
 from bench.world.grammar import spec_from_row
 from bench.world.noise import ErrorRates
@@ -129,6 +130,8 @@ def test_dsg_world_zeroes_attributes_of_missing_objects_as_the_truth_says(tmp_pa
     assert result.overall == pytest.approx(truth_with, abs=0.01)
     assert result.extras["without_dependency"] == pytest.approx(truth_without, abs=0.01)
     assert truth_without - truth_with > 0.05  # missing objects' attributes were answered "yes"
+    assert result.shown == {"without_dependency": "no deps"}  # a column of the run's table
+    assert SuiteResult.from_json(result.to_json()).shown == result.shown
 
     # the evidence shows it: a missing object's colour question answered yes, zeroed by its entity
     store = Store(outcome.run_dir)

@@ -17,6 +17,13 @@ def test_oracle_is_perfect(tmp_path):
     result = run("world:oracle", ["geneval-world"], tmp_path).results["geneval-world"]
     assert result.overall >= 0.97
     assert result.n == 319 * 4
+    assert result.extras["found_per_asked"] == pytest.approx(1.0, abs=0.005)  # no clutter, nothing missing
+
+
+def test_missing_objects_lower_found_per_asked(tmp_path):
+    result = run("world:noisy:missing=0.5", ["geneval-world"], tmp_path, images_per_prompt=4,
+                 limit=10).results["geneval-world"]
+    assert 0.55 < result.extras["found_per_asked"] < 0.95
 
 
 @pytest.mark.parametrize("kind", sorted(TARGETS))

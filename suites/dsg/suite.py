@@ -64,7 +64,8 @@ class DsgSuite:
             cats[cat] = estimate([with_dep[k] for k in sel], [ids[k] for k in sel])
             extras[f"{cat}_without_dependency"] = sum(without[k] for k in sel) / len(sel)
         extras |= {f"question_{c}": sum(v) / len(v) for c, (v, _) in by_question.items() if c}
-        return SuiteResult(overall.score, overall.ci, len(judgments), cats, extras)
+        return SuiteResult(overall.score, overall.ci, len(judgments), cats, extras,
+                           shown={"without_dependency": "no deps"})
 
     def write_official(self, out_dir: Path, judgments: Sequence[Judgment], image_paths: dict[str, Path],
                        prompts: dict[str, Prompt]) -> list[Path]:

@@ -61,7 +61,19 @@ class GenEvalSuite:
             correct_prompts[j.prompt_id] = correct_prompts.get(j.prompt_id, False) or j.score > 0
         extras = {"correct_images": sum(j.score for j in judgments) / max(len(judgments), 1),
                   "correct_prompts": sum(correct_prompts.values()) / max(len(correct_prompts), 1)}
-        return SuiteResult(overall, ci, len(judgments), cats, extras)
+        if judgments and all("details" in j.record for j in judgments):
+            extras["found_per_asked"] = self._found_per_asked(judgments)
+        return SuiteResult(overall, ci, len(judgments), cats, extras, shown={"found_per_asked": "found/asked"})
+
+    def _found_per_asked(self, judgments: Sequence[Judgment]) -> float:
+        """Confident detections per object the prompts ask for: 1.0 for a faithful image, above 1
+        for a cluttered one. A lift in single_object or two_object that comes with a rising
+        ratio may be clutter passing by chance rather than better objects."""
+        rows = {p.id: p.meta for p in self.prompts()}
+        known = [j for j in judgments if j.prompt_id in rows]
+        found = sum(len(ds) for j in known for ds in j.record["details"].values())
+        asked = sum(obj["count"] for j in known for obj in rows[j.prompt_id]["include"])
+        return found / max(asked, 1)
 
     def write_official(self, out_dir: Path, judgments: Sequence[Judgment], image_paths: dict[str, Path],
                        prompts: dict[str, Prompt]) -> list[Path]:
