@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import CONFIDENCE, mean_of_means
+from bench.store import run_sample_key
 
 DECISIONS = ("pass", "fail", "inconclusive")
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
@@ -139,9 +140,12 @@ class RunData:
         seeds = set(self.manifest["run_spec"]["seeds"])
         con = sqlite3.connect(f"file:{self.dir / 'store.sqlite'}?mode=ro", uri=True)
         try:
-            rows = con.execute("SELECT prompt_id, seed, category, score FROM judgments "
+            mine = {(h, seed) for h, seed in con.execute(
+                "SELECT image_hash, seed FROM samples WHERE candidate=?", (run_sample_key(self.manifest["run_spec"]),))}
+            rows = con.execute("SELECT prompt_id, seed, image_hash, category, score FROM judgments "
                                "WHERE suite=? AND version=? AND judge_id=?", (suite, s["version"], s["judge_id"]))
-            return {(p, seed): (c, v) for p, seed, c, v in rows if seed in seeds}
+            return {(p, seed): (c, v) for p, seed, h, c, v in rows
+                    if seed in seeds and (not mine or (h, seed) in mine)}
         finally:
             con.close()
 

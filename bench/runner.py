@@ -32,7 +32,7 @@ from bench.candidates import Candidate, resolve_candidate
 from bench.progress import Progress
 from bench.sharding import Processes
 from bench.stats import SuiteResult
-from bench.store import Store
+from bench.store import Store, sample_key
 from bench.types import GenerationFailure, Judgment, Prompt
 from suites import Suite, resolve_suite
 
@@ -118,6 +118,7 @@ def run(
     progress = progress or Progress(enabled=False)
     spec = {
         "candidate": cand.spec,
+        **({"weights_id": cand.weights_id} if getattr(cand, "weights_id", "") else {}),
         "suites": [{"spec": orig if isinstance(orig, str) else s.name, "name": s.name, "version": s.version,
                     "judge_id": s.judge_id, "overall_mode": getattr(s, "overall_mode", "prompt_means")}
                    for orig, s in zip(suites, suite_objs, strict=True)],
@@ -172,7 +173,8 @@ def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list
                limits: BatchLimits, order: dict[tuple[str, int], int]) -> list[Judgment]:
     """This process's stripe of the suite's requests, judged: stored judgments reused, the rest made."""
     judge_id = suite.judge_id
-    hashes = store.sample_hashes(cand.spec)
+    key = sample_key(cand.spec, getattr(cand, "weights_id", ""))
+    hashes = store.sample_hashes(key)
     done = store.judgments(suite.name, suite.version, judge_id)
     finished: list[Judgment] = []
     todo: list[tuple[Prompt, int]] = []
@@ -196,7 +198,7 @@ def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list
             new = [Judgment(p.id, s, h, p.category, score, record)
                    for (p, s, h, _), (score, record) in zip(ready, scored, strict=True)]
             store.flush()  # image files first, then the rows that point at them
-            store.add_samples(cand.spec, new_samples)
+            store.add_samples(key, new_samples)
             store.add_judgments(suite.name, suite.version, judge_id, new)
             counters.judged += len(new)
             finished += new

@@ -51,6 +51,18 @@ def image_hash(image: Image.Image) -> str:
     return h.hexdigest()
 
 
+def sample_key(candidate: str, weights_id: str = "") -> str:
+    """Whose images a sample row holds: the candidate spec, plus the weights' fingerprint when the
+    candidate has one (a local pipeline folder), so retrained weights at the same path never
+    reuse the old model's images."""
+    return f"{candidate}@{weights_id}" if weights_id else candidate
+
+
+def run_sample_key(run_spec: dict) -> str:
+    """:func:`sample_key` of a run, from its manifest's ``run_spec``."""
+    return sample_key(run_spec["candidate"], run_spec.get("weights_id", ""))
+
+
 class Store:
     """One run directory's images and rows."""
 

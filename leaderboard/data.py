@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.store import sample_key
+
 GATE_GLOB = "gate*.json"
 
 
@@ -147,8 +149,9 @@ def load_samples(run: Run, suite: str) -> list[Sample]:
         return []
     con = sqlite3.connect(db_path, timeout=60)
     try:
+        key = sample_key(run.candidate, run.manifest.get("run_spec", {}).get("weights_id", ""))
         texts = {(h, s): t for t, s, h in con.execute(
-            "SELECT prompt_text, seed, image_hash FROM samples WHERE candidate=?", (run.candidate,))}
+            "SELECT prompt_text, seed, image_hash FROM samples WHERE candidate=?", (key,))}
         version, judge_id = _judge_of(con, run, suite)
         rows = con.execute("SELECT prompt_id, seed, image_hash, category, score, record FROM judgments "
                            "WHERE suite=? AND version=? AND judge_id=?", (suite, version, judge_id)).fetchall()
@@ -156,6 +159,8 @@ def load_samples(run: Run, suite: str) -> list[Sample]:
         con.close()
     out = []
     for pid, seed, h, cat, score, record in rows:
+        if texts and (h, seed) not in texts:
+            continue  # an image of other weights at the same path (see bench.store.sample_key)
         try:
             rec = json.loads(record)
         except json.JSONDecodeError:

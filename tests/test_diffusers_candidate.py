@@ -32,6 +32,28 @@ def test_runs_through_the_harness(tiny_sd, tmp_path):
     assert outcome.counters.generated == 6
 
 
+def test_new_weights_at_the_same_path_make_new_images(tmp_path):
+    """The store keys a local pipeline's images by its weights too: retraining into the same
+    folder and running into the same --out must not reuse the old model's images."""
+    import json
+
+    path = build_tiny_sd(tmp_path / "pipe", seed=0)
+    spec = f"diffusers:{path}:steps=2,batch=6"
+    first = run(spec, ["geneval-world"], tmp_path / "runs", images_per_prompt=1, limit=1)
+    again = run(spec, ["geneval-world"], tmp_path / "runs", images_per_prompt=1, limit=1)
+    assert (first.counters.generated, again.counters.generated, again.counters.reused_images) == (6, 0, 0)
+    build_tiny_sd(path, seed=1)  # other weights, same folder
+    third = run(spec, ["geneval-world"], tmp_path / "runs", images_per_prompt=1, limit=1)
+    assert third.counters.generated == 6
+    manifest = json.loads((third.run_dir / "manifest.json").read_text())
+    assert manifest["run_spec"]["weights_id"] == resolve_candidate(spec).weights_id != ""
+
+    from leaderboard.data import load_run, load_samples
+
+    samples = load_samples(load_run(third.run_dir, third.run_dir.name), "geneval-world")
+    assert len(samples) == 6 and all(s.prompt.startswith("a photo of") for s in samples)  # texts found
+
+
 def test_bad_options_and_paths_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown option"):
         resolve_candidate(f"diffusers:{tmp_path}:stpes=3")

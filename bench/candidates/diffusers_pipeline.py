@@ -11,13 +11,17 @@ GPU), or any torch device. ``compile``: ``no`` (default), ``default``, ``reduce-
 ``max-autotune`` (``torch.compile`` modes of the denoiser, UNet or transformer), or
 ``eager`` (TorchDynamo capture only, no code generation: checks that the model can be
 captured). The options are part of the spec, so images made in another precision are
-stored apart and never mixed into the same run.
+stored apart and never mixed into the same run. A pipeline loaded from a local folder also
+has a ``weights_id`` (its weight files' names, sizes and modification times): when the
+weights at a path change, the run stores new images instead of reusing the old model's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image
 
@@ -27,6 +31,7 @@ from bench.spec import reject_unknown, split_options, take
 from bench.types import GenerationFailure, Prompt
 
 _KNOWN = "steps, guidance, batch, height, width, dtype, device, compile"
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.json", "*.txt")
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 COMPILE = ("no", "default", "reduce-overhead", "max-autotune", "eager")
 
@@ -43,6 +48,7 @@ class DiffusersCandidate:
         self.device = take(options, "device", str, "auto", spec)
         self.compile = take(options, "compile", str, "no", spec)
         reject_unknown(options, spec, _KNOWN)
+        self.weights_id = weights_id(source)
         for key, value, allowed in (("dtype", self.dtype, DTYPES), ("compile", self.compile, COMPILE)):
             if value not in allowed:
                 raise ValueError(f"option {key}={value!r} in {spec!r}: use one of {', '.join(allowed)}")
@@ -130,6 +136,20 @@ def pipeline_call_options(pipe) -> dict:  # noqa: ANN001  (any DiffusionPipeline
     if "clean_caption" in params:
         extra["clean_caption"] = False  # needs bs4 and ftfy; captions are used as given
     return extra
+
+
+def weights_id(source: str) -> str:
+    """A short fingerprint of a local pipeline folder's weight and config files (relative name,
+    size, modification time); ``""`` for a hub id. Cheap: no file is read."""
+    root = Path(source)
+    if not root.is_dir():
+        return ""
+    files = sorted({f for pattern in _WEIGHT_FILES for f in root.rglob(pattern) if f.is_file()})
+    h = hashlib.blake2b(digest_size=8)
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 @register_candidate_kind("diffusers", "diffusers:<hub id or path>[:steps=30,guidance=7.5,batch=8,"
