@@ -84,6 +84,21 @@ def test_a_pretrained_text_encoder_can_start_the_model_frozen(tiny_world_model, 
     assert all(torch.equal(start[k], v) for k, v in saved.state_dict().items())
 
 
+def test_high_noise_draws_that_share_of_timesteps_from_the_noisier_half(tiny_world_model):
+    from trainers.world_model.train import Trainer
+
+    cfg, _ = tiny_world_model
+    seen: list[torch.Tensor] = []
+    for share in (0.0, 1.0):
+        trainer = Trainer(cfg, lr=1e-3, high_noise=share)
+        predict = trainer.predict
+        trainer.predict = lambda noisy, t, prompts, f=predict: seen.append(t) or f(noisy, t, prompts)
+        for _ in range(3):
+            trainer.train_step(8)
+    uniform, high = torch.cat(seen[:3]), torch.cat(seen[3:])
+    assert bool((high >= 500).all()) and bool((uniform < 500).any())
+
+
 def test_model_card_adds_up_a_resumed_training_log(tmp_path):
     """A run resumed to more steps appends a segment whose clock restarts; the card adds the minutes."""
     import json

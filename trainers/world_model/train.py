@@ -49,7 +49,7 @@ class Trainer:
 
     def __init__(self, cfg: dict, vae: Any = None, lr: float = 5e-4, cfg_drop: float = 0.1, snr_gamma: float = 0.0,
                  ema_decay: float = 0.999, seed: int = 0, text_lr_mult: float = 1.0, fg_weight: float = 0.0,
-                 text_encoder: Any = None):
+                 text_encoder: Any = None, high_noise: float = 0.0):
         self.cfg = cfg
         parts = build.build_components(cfg, seed)
         self.tokenizer = parts["tokenizer"]
@@ -63,6 +63,7 @@ class Trainer:
         self.vae.requires_grad_(False).eval()
         self.pixart = cfg["denoiser"] == "pixart"
         self.cfg_drop, self.snr_gamma, self.ema_decay, self.fg_weight = cfg_drop, snr_gamma, ema_decay, fg_weight
+        self.high_noise = high_noise  # share of timesteps drawn from the noisier half instead of all
         groups = [{"params": list(self.denoiser.parameters()), "lr_mult": 1.0}]
         if not self.text_frozen:
             groups.append({"params": list(self.text_encoder.parameters()), "lr_mult": text_lr_mult})
@@ -97,7 +98,11 @@ class Trainer:
         drop = torch.rand(b, generator=self.gen) < self.cfg_drop
         prompts = ["" if d else p for p, d in zip(prompts, drop.tolist(), strict=True)]
         noise = torch.randn(latents.shape, generator=self.gen)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen)
+        n_t = self.scheduler.config.num_train_timesteps
+        t = torch.randint(0, n_t, (b,), generator=self.gen)
+        if self.high_noise:  # the noisy half decides what the image holds and where
+            high = torch.rand(b, generator=self.gen) < self.high_noise
+            t = torch.where(high, torch.randint(n_t // 2, n_t, (b,), generator=self.gen), t)
         noisy = self.scheduler.add_noise(latents, noise, t)
         pred = self.predict(noisy, t, prompts)
         sq = F.mse_loss(pred, self.target(latents, noise, t), reduction="none")
@@ -241,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--snr-gamma", type=float, default=0.0, help="min-SNR weighting; 0 = plain MSE")
     ap.add_argument("--fg-weight", type=float, default=0.0, help="extra loss weight on object pixels")
     ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr; 0 freezes it")
+    ap.add_argument("--high-noise", type=float, default=0.0,
+                    help="share of timesteps drawn from the noisier half (t >= T/2) instead of all of [0, T)")
     ap.add_argument("--text-encoder", help="start the text encoder from this CLIP (e.g. bench/world/clip_model)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
@@ -263,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     if vae is None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
     tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed, args.text_lr_mult,
-                 args.fg_weight, load_text_encoder(args.text_encoder))
+                 args.fg_weight, load_text_encoder(args.text_encoder), args.high_noise)
     out = Path(args.out)
     if args.resume and (out / "train_state.pt").exists():
         tr.resume(out)
