@@ -11,8 +11,8 @@ the world draws) too little to pass GenEval's 0.3 threshold.
 Known limitation: a sample of coloured texture (an undertrained model's) still yields large
 ragged components that fit some template with IoU 0.3-0.6, 15-20 per image above the
 threshold, and so passes single_object and two_object by chance more often than a clean
-sample would; read the detections per image (the run's ``details``) before trusting a lift
-on those two tasks.
+sample would; read geneval's ``found_per_asked`` (the table's found/asked column) before
+trusting a lift on those two tasks.
 """
 
 from __future__ import annotations
