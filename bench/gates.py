@@ -23,14 +23,13 @@ otherwise. Inconclusive is never pass: a gate passes only when every rule passes
 from __future__ import annotations
 
 import json
-import sqlite3
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.stats import CONFIDENCE, mean_of_means
-from bench.store import run_sample_key
+from bench.store import own_judgments
 
 DECISIONS = ("pass", "fail", "inconclusive")
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
@@ -138,16 +137,8 @@ class RunData:
         """(prompt id, seed) -> (category, score) for this run's judge of ``suite``."""
         s = self.suites[suite]
         seeds = set(self.manifest["run_spec"]["seeds"])
-        con = sqlite3.connect(f"file:{self.dir / 'store.sqlite'}?mode=ro", uri=True)
-        try:
-            mine = {(h, seed) for h, seed in con.execute(
-                "SELECT image_hash, seed FROM samples WHERE candidate=?", (run_sample_key(self.manifest["run_spec"]),))}
-            rows = con.execute("SELECT prompt_id, seed, image_hash, category, score FROM judgments "
-                               "WHERE suite=? AND version=? AND judge_id=?", (suite, s["version"], s["judge_id"]))
-            return {(p, seed): (c, v) for p, seed, h, c, v in rows
-                    if seed in seeds and (not mine or (h, seed) in mine)}
-        finally:
-            con.close()
+        rows = own_judgments(self.dir / "store.sqlite", self.manifest["run_spec"], suite, s["version"], s["judge_id"])
+        return {(j.prompt_id, j.seed): (j.category, j.score) for j in rows if j.seed in seeds}
 
 
 def _combine(decisions: list[str]) -> str:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image
 
@@ -61,6 +62,34 @@ def sample_key(candidate: str, weights_id: str = "") -> str:
 def run_sample_key(run_spec: dict) -> str:
     """:func:`sample_key` of a run, from its manifest's ``run_spec``."""
     return sample_key(run_spec["candidate"], run_spec.get("weights_id", ""))
+
+
+class OwnJudgment(NamedTuple):
+    """A judged image of a run's own candidate, with the prompt text it was made for."""
+
+    prompt_id: str
+    seed: int
+    image_hash: str
+    category: str
+    score: float
+    record: str  # the judge's record, JSON text
+    prompt_text: str
+
+
+def own_judgments(db_path: Path, run_spec: dict, suite: str, version: str, judge_id: str) -> list[OwnJudgment]:
+    """``suite``'s judgments in a finished run's store (read-only) of the images the run's own
+    candidate made (:func:`run_sample_key`), not those of other weights that shared the store.
+    A store without sample rows for the run (made before they were keyed) gives all judgments."""
+    con = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+    try:
+        texts = {(h, s): t for t, s, h in con.execute(
+            "SELECT prompt_text, seed, image_hash FROM samples WHERE candidate=?", (run_sample_key(run_spec),))}
+        rows = con.execute("SELECT prompt_id, seed, image_hash, category, score, record FROM judgments "
+                           "WHERE suite=? AND version=? AND judge_id=?", (suite, version, judge_id)).fetchall()
+    finally:
+        con.close()
+    return [OwnJudgment(p, s, h, c, v, r, texts.get((h, s), p)) for p, s, h, c, v, r in rows
+            if not texts or (h, s) in texts]
 
 
 class Store:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.store import sample_key
+from bench.store import own_judgments
 
 GATE_GLOB = "gate*.json"
 
@@ -149,23 +149,17 @@ def load_samples(run: Run, suite: str) -> list[Sample]:
         return []
     con = sqlite3.connect(db_path, timeout=60)
     try:
-        key = sample_key(run.candidate, run.manifest.get("run_spec", {}).get("weights_id", ""))
-        texts = {(h, s): t for t, s, h in con.execute(
-            "SELECT prompt_text, seed, image_hash FROM samples WHERE candidate=?", (key,))}
         version, judge_id = _judge_of(con, run, suite)
-        rows = con.execute("SELECT prompt_id, seed, image_hash, category, score, record FROM judgments "
-                           "WHERE suite=? AND version=? AND judge_id=?", (suite, version, judge_id)).fetchall()
     finally:
         con.close()
+    spec = {"candidate": run.candidate, **(run.manifest.get("run_spec") or {})}
     out = []
-    for pid, seed, h, cat, score, record in rows:
-        if texts and (h, seed) not in texts:
-            continue  # an image of other weights at the same path (see bench.store.sample_key)
+    for j in own_judgments(db_path, spec, suite, version, judge_id):
         try:
-            rec = json.loads(record)
+            rec = json.loads(j.record)
         except json.JSONDecodeError:
-            rec = {"unreadable record": record}
-        out.append(Sample(pid, texts.get((h, seed), pid), seed, h, cat, score, rec))
+            rec = {"unreadable record": j.record}
+        out.append(Sample(j.prompt_id, j.prompt_text, j.seed, j.image_hash, j.category, j.score, rec))
     out.sort(key=lambda s: (_natural(s.prompt_id), s.seed))
     return out
 

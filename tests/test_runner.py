@@ -121,3 +121,22 @@ def test_flat_image_folder_layout(tmp_path):
     assert not outcome.failures and outcome.results["geneval-world"].categories["single_object"].score == 1.0
     same = np.asarray(Image.open(folder / f"{prompts[0].id}_0.png"))
     assert np.array_equal(same, np.asarray(cand.generate([(prompts[0], 0)])[0]))
+
+
+def test_own_judgments_keep_only_the_runs_own_images(tmp_path):
+    from bench.store import Store, own_judgments, sample_key
+    from bench.types import Judgment
+
+    store = Store(tmp_path)
+    old, new = sample_key("diffusers:m", "aaa"), sample_key("diffusers:m", "bbb")
+    store.add_samples(old, [("a red circle", 0, "h_old")])
+    store.add_samples(new, [("a red circle", 0, "h_new")])
+    store.add_judgments("s", "1", "j", [Judgment("p1", 0, "h_old", "colors", 0.0, {}),
+                                        Judgment("p1", 0, "h_new", "colors", 1.0, {"ok": True})])
+    store.close()
+    db = tmp_path / "store.sqlite"
+    mine = own_judgments(db, {"candidate": "diffusers:m", "weights_id": "bbb"}, "s", "1", "j")
+    assert [(j.image_hash, j.score, j.prompt_text) for j in mine] == [("h_new", 1.0, "a red circle")]
+    # a run whose images were never keyed (an older store) sees every judgment
+    legacy = own_judgments(db, {"candidate": "folder:x"}, "s", "1", "j")
+    assert sorted(j.image_hash for j in legacy) == ["h_new", "h_old"]
