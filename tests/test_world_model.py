@@ -115,3 +115,20 @@ def test_model_card_adds_up_a_resumed_training_log(tmp_path):
     assert "in 2 runs (steps 0-100 in 2.0 min, then steps 100-200 in 3.0 min)" in _steps_text(summary)
     log.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
     assert _steps_text(log_summary(log)).startswith("100 steps of batch 32, AdamW, cosine schedule")
+
+
+def test_fg_fade_keeps_the_weight_then_fades_it_to_zero():
+    from trainers.world_model.train import fg_weight_at, parse_fade
+
+    fade = parse_fade("1000:2000")
+    assert [fg_weight_at(s, 9.0, fade) for s in (0, 999, 1000, 1500, 2000, 4000)] == [9, 9, 9, 4.5, 0, 0]
+    assert fg_weight_at(4000, 9.0, parse_fade("")) == 9.0
+    for bad in ("2000:1000", "1000", "a:b"):
+        with pytest.raises(SystemExit, match="--fg-fade"):
+            parse_fade(bad)
+    # the model card reads the schedule back from the training log
+    from trainers.world_model.ship import _loss_text
+
+    rows = [{"step": s, "fg_weight": fg_weight_at(s, 9.0, fade)} for s in range(50, 3001, 50)]
+    assert "weighted 10× up to step 1000, the weight then faded to none by step 2000" in _loss_text(rows)
+    assert "weighted 10× (`--fg-weight 9`)" in _loss_text(rows[:5])

@@ -18,13 +18,18 @@ from pathlib import Path
 
 from bench.candidates.world import BASE_MODEL, BASE_SAMPLING
 from bench.runner import run
+from trainers.world_model.build import latent_size
 
 KEEP = ("model_index.json", "scheduler", "text_encoder", "tokenizer", "transformer", "unet", "vae",
         "world_model_config.json")
 
 
 def export(train_dir: Path, dest: Path = BASE_MODEL) -> int:
-    """Copy the pipeline into ``dest``; return its size in bytes."""
+    """Copy the pipeline into ``dest`` with its weights stored in fp16 (half the bytes, so the
+    model fits the 20 MB budget; diffusers loads them back as fp32, and samples differ by about
+    1e-3); return the size of its files in bytes."""
+    from safetensors.torch import load_file, save_file
+
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for name in KEEP:
@@ -33,6 +38,10 @@ def export(train_dir: Path, dest: Path = BASE_MODEL) -> int:
             shutil.copytree(src, dest / name)
         elif src.exists():
             shutil.copy2(src, dest / name)
+    for f in dest.rglob("*.safetensors"):
+        weights = load_file(f)
+        save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, f,
+                  metadata={"format": "pt"})
     return sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
 
 
@@ -46,7 +55,7 @@ def log_summary(path: Path) -> dict:
             segments.append({"from": segments[-1]["steps"] if segments else 0})
         segments[-1] |= {"steps": r["step"], "minutes": r["elapsed_min"]}
     return {"steps": rows[-1]["step"], "minutes": sum(g["minutes"] for g in segments),
-            "final_loss": rows[-1].get("loss", 0.0), "segments": segments}
+            "final_loss": rows[-1].get("loss", 0.0), "segments": segments, "rows": rows}
 
 
 def _steps_text(train: dict) -> str:
@@ -61,15 +70,32 @@ def _steps_text(train: dict) -> str:
 
 
 def _denoiser_line(cfg: dict) -> str:
+    side, ch = latent_size(cfg), cfg["vae"]["latent_channels"]
     if cfg["denoiser"] == "unet":
         u = cfg["unet"]
         extra = ", the pooled text added to the time embedding" if u.get("addition_embed_type") == "text" else ""
         channels = "/".join(map(str, u["block_out_channels"]))
-        return (f"Denoiser: `UNet2DConditionModel` on 32×32×4 latents (channels {channels}, cross-attention "
-                f"below the top level{extra}); pipeline class `StableDiffusionPipeline`")
+        return (f"Denoiser: `UNet2DConditionModel` on {side}×{side}×{ch} latents (channels {channels}, "
+                f"cross-attention below the top level{extra}); pipeline class `StableDiffusionPipeline`")
     p = cfg["pixart"]
-    return (f"Denoiser: `PixArtTransformer2DModel` on 32×32×4 latents (patch {p['patch_size']}); "
+    return (f"Denoiser: `PixArtTransformer2DModel` on {side}×{side}×{ch} latents (patch {p['patch_size']}); "
             "pipeline class `PixArtAlphaPipeline`")
+
+
+def _loss_text(rows: list[dict]) -> str:
+    """How the objects were weighted, from the per-step ``fg_weight`` the training log records."""
+    weights = [(r["step"], r["fg_weight"]) for r in rows if "fg_weight" in r]
+    if not weights:
+        return "the objects' latent positions weighted 10× (`--fg-weight 9`)"
+    first = weights[0][1]
+    if weights[-1][1] == first:
+        return f"the objects' latent positions weighted {first + 1:g}× (`--fg-weight {first:g}`)"
+    start = max(s for s, w in weights if w == first)
+    end = min(s for s, w in weights if w == 0) if any(w == 0 for _, w in weights) else weights[-1][0]
+    return (f"the objects' latent positions weighted {first + 1:g}× up to step {start}, the weight then "
+            f"faded to none by step {end} (`--fg-fade`): objects cover 2-10% of an image, and without the "
+            "weight the model learns to ignore the caption, but a weight that depends on the image moves "
+            "the optimum, and a model trained with it to the end draws object-coloured clutter everywhere")
 
 
 def card(train: dict, vae: str, scores: dict, size: int, where: str, command: str, n_per_prompt: int,
@@ -78,6 +104,7 @@ def card(train: dict, vae: str, scores: dict, size: int, where: str, command: st
     rows = "\n".join(f"| {k} | {v['score']:.3f} | [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}] | {v['n']} |"
                      for k, v in cats.items())
     cfg = json.loads((BASE_MODEL / "world_model_config.json").read_text())
+    vae_factor = 64 // latent_size(cfg)
     return f"""# world:base — the Shapes world's diffusion model
 
 A small text-to-image diffusion model trained from scratch on Shapes-world renders, shipped
@@ -89,8 +116,8 @@ with gauntlet so that trainers have a real model to improve. Load it as
 ## Model
 
 - {_denoiser_line(cfg)}; text encoder: a small `CLIPTextModel` with a byte-level BPE tokenizer
-  in which every world word is one token; VAE: a small `AutoencoderKL` (2× downsampling);
-  scheduler: DDIM (v-prediction). {size / 1e6:.1f} MB of fp32 safetensors.
+  in which every world word is one token; VAE: a small `AutoencoderKL` ({vae_factor}× downsampling);
+  scheduler: DDIM (v-prediction). {size / 1e6:.1f} MB of safetensors, stored in fp16 (loaded as fp32).
 - Config (`world_model_config.json`): `{json.dumps(cfg[cfg["denoiser"]])}`.
 
 ## Data and training
@@ -99,10 +126,9 @@ with gauntlet so that trainers have a real model to improve. Load it as
   colours, relations, mixed), each with a fresh render at 64 px, drawn on the fly; captions
   dropped to "" 10% of the time for classifier-free guidance. The 319 geneval-world prompts
   are part of that distribution (the world is small), their seeds and renders are not.
-- VAE: {vae}. Denoiser and text encoder: {_steps_text(train)}, v-prediction with plain MSE, the objects' latent
-  positions weighted 10× (`--fg-weight 9`: objects cover 2-10% of an image, and without the
-  weight the model learned to ignore the caption), EMA 0.999; {train['minutes']:.1f} min;
-  final loss {train['final_loss']:.4f}.
+- VAE: {vae}. Denoiser and text encoder: {_steps_text(train)}, v-prediction with MSE,
+  {_loss_text(train.get("rows", []))}; EMA 0.999; {train['minutes']:.1f} min; final loss
+  {train['final_loss']:.4f}.
 - Where: {where}, `torch.set_num_threads(1)`.
 - To reproduce:
 

@@ -231,6 +231,26 @@ def lr_at(step: int, base: float, warmup: int, total: int, final_frac: float = 0
     return base * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * prog)))
 
 
+def parse_fade(text: str) -> tuple[int, int] | None:
+    """``"START:END"`` -> (START, END); ``""`` -> None (no fade)."""
+    if not text:
+        return None
+    try:
+        start, end = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise SystemExit(f"--fg-fade {text!r}: use START:END, two step numbers") from None
+    if not 0 <= start < end:
+        raise SystemExit(f"--fg-fade {text!r}: START must be below END")
+    return start, end
+
+
+def fg_weight_at(step: int, weight: float, fade: tuple[int, int] | None) -> float:
+    """The object weight at ``step``: ``weight`` until the fade starts, 0 after it ends."""
+    if fade is None or step < fade[0]:
+        return weight
+    return weight * max(0.0, (fade[1] - step) / (fade[1] - fade[0]))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="unet32", help=f"one of {', '.join(build.CONFIGS)}")
@@ -245,6 +265,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cfg-drop", type=float, default=0.1)
     ap.add_argument("--snr-gamma", type=float, default=0.0, help="min-SNR weighting; 0 = plain MSE")
     ap.add_argument("--fg-weight", type=float, default=0.0, help="extra loss weight on object pixels")
+    ap.add_argument("--fg-fade", default="",
+                    help="START:END: keep --fg-weight until step START, then fade it linearly to 0 at END. The "
+                         "weight depends on the image, so it moves the optimum: a model trained with it to the "
+                         "end draws object-coloured clutter everywhere; fading it keeps the caption use it "
+                         "teaches early and ends on the unbiased loss")
     ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr; 0 freezes it")
     ap.add_argument("--high-noise", type=float, default=0.0,
                     help="share of timesteps drawn from the noisier half (t >= T/2) instead of all of [0, T)")
@@ -284,14 +309,16 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     losses: list[float] = []
     busy = 0.0  # seconds spent in training steps since the last log line
+    fade = parse_fade(args.fg_fade)
     while tr.step < args.steps:
         t_step = time.time()
+        tr.fg_weight = fg_weight_at(tr.step, args.fg_weight, fade)
         loss = tr.train_step(args.batch, lr_at(tr.step, args.lr, args.warmup, args.steps))
         busy += time.time() - t_step
         losses.append(loss)
         if tr.step % args.log_every == 0:
             rec = {"step": tr.step, "loss": float(np.mean(losses)), "lr": tr.opt.param_groups[0]["lr"],
-                   "steps_per_s": len(losses) / busy, "elapsed_min": (time.time() - t0) / 60}
+                   "fg_weight": tr.fg_weight, "steps_per_s": len(losses) / busy, "elapsed_min": (time.time() - t0) / 60}
             if args.val_every and tr.step % args.val_every == 0:
                 rec |= tr.text_gap()
             print(json.dumps(rec), flush=True)
