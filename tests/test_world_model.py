@@ -132,3 +132,19 @@ def test_fg_fade_keeps_the_weight_then_fades_it_to_zero():
     rows = [{"step": s, "fg_weight": fg_weight_at(s, 9.0, fade)} for s in range(50, 3001, 50)]
     assert "weighted 10× up to step 1000, the weight then faded to none by step 2000" in _loss_text(rows)
     assert "weighted 10× (`--fg-weight 9`)" in _loss_text(rows[:5])
+
+
+def test_export_stores_fp16_weights_that_load_as_fp32(tiny_world_model, tmp_path):
+    from safetensors.torch import load_file
+
+    from trainers.world_model.ship import export
+
+    _, path = tiny_world_model
+    size = export(path, tmp_path / "shipped")
+    files = sorted((tmp_path / "shipped").rglob("*.safetensors"))
+    assert files and size == sum(f.stat().st_size for f in (tmp_path / "shipped").rglob("*") if f.is_file())
+    assert all(v.dtype == torch.float16 for f in files for v in load_file(f).values() if v.is_floating_point())
+    prompt = (Prompt("p", "a photo of a red circle", "colors"), 0)
+    images = [np.asarray(resolve_candidate(f"diffusers:{p}:steps=2,guidance=4").generate([prompt])[0], float)
+              for p in (path, tmp_path / "shipped")]
+    assert np.abs(images[0] - images[1]).mean() < 2  # of 255: fp16 storage moves pixels by a rounding step
