@@ -32,7 +32,7 @@ from bench.candidates import Candidate, resolve_candidate
 from bench.progress import Progress
 from bench.sharding import Processes
 from bench.stats import SuiteResult
-from bench.store import Store, sample_key
+from bench.store import Store, run_sample_key
 from bench.types import GenerationFailure, Judgment, Prompt
 from suites import Suite, resolve_suite
 
@@ -136,7 +136,8 @@ def run(
             prompts = limit_prompts(suite.prompts(), limit)
             order = {(p.id, s): k for k, (p, s) in enumerate((p, s) for p in prompts for s in seeds)}
             mine: list[dict] = []
-            judged = _run_suite(cand, suite, prompts, seeds, store, counters, mine, progress, procs, limits, order)
+            judged = _run_suite(cand, run_sample_key(spec), suite, prompts, seeds, store, counters, mine, progress,
+                                procs, limits, order)
             # every process has committed its rows once this returns
             parts = procs.all_gather(([(j.prompt_id, j.seed, j.image_hash) for j in judged], mine))
             failures += sorted((f for _, fs in parts for f in fs), key=lambda f: order[(f["prompt_id"], f["seed"])])
@@ -168,12 +169,12 @@ def run(
     return RunOutcome(cand.spec, run_dir, results, total, failures)
 
 
-def _run_suite(cand: Candidate, suite: Suite, prompts: list[Prompt], seeds: list[int], store: Store,
+def _run_suite(cand: Candidate, key: str, suite: Suite, prompts: list[Prompt], seeds: list[int], store: Store,
                counters: Counters, failures: list[dict], progress: Progress, procs: Processes,
                limits: BatchLimits, order: dict[tuple[str, int], int]) -> list[Judgment]:
-    """This process's stripe of the suite's requests, judged: stored judgments reused, the rest made."""
+    """This process's stripe of the suite's requests, judged: stored judgments reused, the rest made.
+    ``key`` is whose images these are in the store (the run spec's :func:`run_sample_key`)."""
     judge_id = suite.judge_id
-    key = sample_key(cand.spec, getattr(cand, "weights_id", ""))
     hashes = store.sample_hashes(key)
     done = store.judgments(suite.name, suite.version, judge_id)
     finished: list[Judgment] = []

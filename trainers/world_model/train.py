@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
+    fade = parse_fade(args.fg_fade)  # a bad value fails before any model is built
 
     torch.set_num_threads(args.threads)
     from accelerate import Accelerator
@@ -309,7 +310,6 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     losses: list[float] = []
     busy = 0.0  # seconds spent in training steps since the last log line
-    fade = parse_fade(args.fg_fade)
     while tr.step < args.steps:
         t_step = time.time()
         tr.fg_weight = fg_weight_at(tr.step, args.fg_weight, fade)
