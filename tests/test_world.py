@@ -73,6 +73,22 @@ def test_detector_is_exact_on_renders():
             assert d.mask.sum() == shape_mask(o.shape, x2 - x1, y2 - y1).sum()
 
 
+def test_object_scale_enlarges_objects_that_the_detector_still_reads_exactly():
+    det = WorldDetector()
+    spec = SceneSpec((ObjectSpec("ring", "red"), ObjectSpec("cross", "blue")))
+    plain = [render(spec, seed)[1] for seed in range(20)]
+    assert [s.objects for s in plain] == [render(spec, seed, object_scale=1.0)[1].objects for seed in range(20)]
+    for seed in range(20):
+        image, scene = render(spec, seed, object_scale=1.8)
+        widths = [o.box[2] - o.box[0] for o in scene.objects]
+        assert all(0.14 * 1.8 * 64 - 1 <= w <= 32 for w in widths), widths
+        found = det.detect([image])[0]
+        assert sorted((d.label, tuple(int(v) for v in d.box)) for d in found) == \
+            sorted((o.shape, o.box) for o in scene.objects)
+    mean_w = lambda scenes: np.mean([o.box[2] - o.box[0] for s in scenes for o in s.objects])  # noqa: E731
+    assert mean_w([render(spec, seed, object_scale=1.8)[1] for seed in range(20)]) > 1.5 * mean_w(plain)
+
+
 def test_smallest_world_objects_score_one():
     det = WorldDetector()
     sides = []

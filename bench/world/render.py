@@ -40,8 +40,9 @@ def paint(scene: Layout, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
 
 
-def render(spec: SceneSpec, seed: int, size: int = 64) -> tuple[Image.Image, Layout]:
-    """Render ``spec`` with ``seed``: the same inputs give the same pixels."""
+def render(spec: SceneSpec, seed: int, size: int = 64, object_scale: float = 1.0) -> tuple[Image.Image, Layout]:
+    """Render ``spec`` with ``seed``: the same inputs give the same pixels (``object_scale``:
+    see :func:`bench.world.scene.layout`)."""
     rng = np.random.default_rng(seed)
-    scene = layout(spec, rng, size)
+    scene = layout(spec, rng, size, scale=object_scale)
     return paint(scene, rng), scene

@@ -121,8 +121,13 @@ class LayoutError(RuntimeError):
     """The scene does not fit on the canvas."""
 
 
-def layout(spec: SceneSpec, rng: np.random.Generator, size: int = 64, attempts: int = 400) -> Layout:
-    """Draw sizes, free attributes and positions for ``spec`` (deterministic given ``rng``)."""
+def layout(spec: SceneSpec, rng: np.random.Generator, size: int = 64, attempts: int = 400,
+           scale: float = 1.0) -> Layout:
+    """Draw sizes, free attributes and positions for ``spec`` (deterministic given ``rng``).
+
+    ``scale`` multiplies the range of object sizes (the box width stays at most half the
+    canvas): training data for a small model can show larger objects than the world's
+    evaluation renders, whose judges accept any size."""
     groups = []
     for obj in spec.objects:
         shape = obj.shape or SHAPES[rng.integers(len(SHAPES))]
@@ -131,7 +136,7 @@ def layout(spec: SceneSpec, rng: np.random.Generator, size: int = 64, attempts: 
     n = sum(c for _, _, c in groups)
     frac = 0.30 if n <= 2 else 0.24 if n <= 4 else 0.20
     margin, gap = max(2, size // 32), max(2, size // 32)
-    lo, hi = size * MIN_SIZE, size * frac
+    lo, hi = size * min(MIN_SIZE * scale, 0.45), size * min(frac * scale, 0.5)
     for _ in range(attempts):
         placed: list[PlacedObject] = []
         ok = True

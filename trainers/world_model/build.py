@@ -45,13 +45,18 @@ _SCHED = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4,
 _VAE2 = dict(block_out_channels=(16, 32), latent_channels=4, layers_per_block=1, norm_num_groups=8)
 _VAE4 = dict(block_out_channels=(16, 32, 32), latent_channels=8, layers_per_block=1, norm_num_groups=8)
 
+# UNet blocks: plain convolutions at the finest resolution, cross-attention below it
+_ATTN_LOW = dict(down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                 up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"))
+# the pooled text added to the time embedding: a global conditioning path into every ResNet block
+_POOLED_TEXT = dict(addition_embed_type="text", addition_embed_type_num_heads=4)
+
 CONFIGS: dict[str, dict] = {
     # UNet on 32x32x4 latents of a 2x VAE; no self-attention at 32x32
     "unet32": dict(
         text=_TEXT, scheduler=_SCHED, vae=_VAE2, denoiser="unet",
         unet=dict(block_out_channels=(32, 64, 128), layers_per_block=1, head_dim=32,
-                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                  **_ATTN_LOW,
                   norm_num_groups=16),
     ),
     # UNet on 16x16x8 latents of a 4x VAE; attention at 16, 8 and 4 (mid)
@@ -76,25 +81,22 @@ CONFIGS: dict[str, dict] = {
     "unet32t": dict(
         text=_TEXT, scheduler=_SCHED, vae=_VAE2, denoiser="unet",
         unet=dict(block_out_channels=(32, 64, 128), layers_per_block=1, head_dim=32,
-                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                  norm_num_groups=16, addition_embed_type="text", addition_embed_type_num_heads=4),
+                  **_ATTN_LOW,
+                  norm_num_groups=16, **_POOLED_TEXT),
     ),
     # UNet on 16x16x8 latents of a 4x VAE, attention at 8 and 4 only, pooled text in the time
     # embedding: as fast per step as unet32t, with more width where objects are 2-5 latent pixels
     "unet16t": dict(
         text=_TEXT, scheduler=_SCHED, vae=_VAE4, denoiser="unet",
         unet=dict(block_out_channels=(64, 96, 128), layers_per_block=1, head_dim=32,
-                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                  norm_num_groups=32, addition_embed_type="text", addition_embed_type_num_heads=4),
+                  **_ATTN_LOW,
+                  norm_num_groups=32, **_POOLED_TEXT),
     ),
     # smaller UNet on 32x32x4 latents
     "unet32s": dict(
         text=_TEXT, scheduler=_SCHED, vae=_VAE2, denoiser="unet",
         unet=dict(block_out_channels=(32, 64, 96), layers_per_block=1, head_dim=32,
-                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                  **_ATTN_LOW,
                   norm_num_groups=16),
     ),
     # PixArt transformer on 32x32x4 latents, patch 4 -> 64 tokens of 8x8 px

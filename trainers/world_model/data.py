@@ -69,13 +69,14 @@ def foreground_masks(images: torch.Tensor) -> torch.Tensor:
 
 def render_pair(rng: np.random.Generator, spec_fn: Callable[[np.random.Generator], SceneSpec] = sample_spec,
                 caption_fn: Callable[[SceneSpec, np.random.Generator], str] | None = None,
-                size: int = 64) -> tuple[str, np.ndarray, np.ndarray]:
+                size: int = 64, object_scale: float = 1.0) -> tuple[str, np.ndarray, np.ndarray]:
     """(caption, uint8 HxWx3 image, HxW object mask) for a scene from ``spec_fn`` (scenes that do
-    not fit are redrawn); the caption is the world grammar's prompt unless ``caption_fn`` writes one."""
+    not fit are redrawn); the caption is the world grammar's prompt unless ``caption_fn`` writes one.
+    ``object_scale`` enlarges the objects (see :func:`bench.world.scene.layout`)."""
     while True:
         spec = spec_fn(rng)
         try:
-            img, scene = render(spec, int(rng.integers(2**63)), size)
+            img, scene = render(spec, int(rng.integers(2**63)), size, object_scale)
         except LayoutError:
             continue
         text = caption_fn(spec, rng) if caption_fn else write_prompt(spec)
@@ -90,18 +91,20 @@ def sample_pair(rng: np.random.Generator, size: int = 64) -> tuple[str, np.ndarr
 def render_batch(rng: np.random.Generator, n: int,
                  spec_fn: Callable[[np.random.Generator], SceneSpec] = sample_spec,
                  caption_fn: Callable[[SceneSpec, np.random.Generator], str] | None = None,
-                 size: int = 64) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+                 size: int = 64, object_scale: float = 1.0) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """``n`` captions, images as a float tensor (n, 3, H, W) in [-1, 1] and object masks as a
     float tensor (n, 1, H, W), from :func:`render_pair`."""
-    captions, imgs, masks = zip(*(render_pair(rng, spec_fn, caption_fn, size) for _ in range(n)), strict=True)
+    captions, imgs, masks = zip(*(render_pair(rng, spec_fn, caption_fn, size, object_scale) for _ in range(n)),
+                                strict=True)
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     return list(captions), x, torch.from_numpy(np.stack(masks)).float()[:, None]
 
 
-def sample_batch(rng: np.random.Generator, n: int, size: int = 64, with_masks: bool = False) -> tuple:
+def sample_batch(rng: np.random.Generator, n: int, size: int = 64, with_masks: bool = False,
+                 object_scale: float = 1.0) -> tuple:
     """``n`` prompts and images as a float tensor (n, 3, H, W) in [-1, 1] (and, with
     ``with_masks``, the object masks as a float tensor (n, 1, H, W))."""
-    prompts, x, masks = render_batch(rng, n, size=size)
+    prompts, x, masks = render_batch(rng, n, size=size, object_scale=object_scale)
     return (prompts, x, masks) if with_masks else (prompts, x)
 
 

@@ -74,6 +74,7 @@ class Trainer:
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
+        self.object_scale = 1.0  # training renders' object sizes (see data.render_pair)
         self.step = 0
 
     # -- data -> latents ----------------------------------------------------------------------
@@ -130,7 +131,7 @@ class Trainer:
         return (noisy - (1 - a).sqrt() * pred) / a.sqrt()
 
     def train_step(self, batch_size: int, lr: float | None = None) -> float:
-        prompts, x, mask = sample_batch(self.rng, batch_size, with_masks=True)
+        prompts, x, mask = sample_batch(self.rng, batch_size, with_masks=True, object_scale=self.object_scale)
         if lr is not None:
             for g in self.opt.param_groups:
                 g["lr"] = lr * g["lr_mult"]
@@ -153,7 +154,7 @@ class Trainer:
         MSE("")/MSE(true) - 1 rises from ~0 once the text is used; ``fg_gap`` is the same on
         the objects' latent positions only, where the caption matters."""
         rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-        prompts, x, mask = sample_batch(rng, n, with_masks=True)
+        prompts, x, mask = sample_batch(rng, n, with_masks=True, object_scale=self.object_scale)
         sf = self.vae.config.scaling_factor
         latents = self.vae.encode(x).latent_dist.mode() * sf
         fg = F.adaptive_max_pool2d(mask, latents.shape[-2:]).expand_as(latents).bool()
@@ -273,6 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr; 0 freezes it")
     ap.add_argument("--high-noise", type=float, default=0.0,
                     help="share of timesteps drawn from the noisier half (t >= T/2) instead of all of [0, T)")
+    ap.add_argument("--object-scale", type=float, default=1.0,
+                    help="draw the training renders' objects this much larger (box width at most half the "
+                         "canvas): a small model draws large shapes precisely far sooner than small ones")
     ap.add_argument("--text-encoder", help="start the text encoder from this CLIP (e.g. bench/world/clip_model)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
@@ -297,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
     tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed, args.text_lr_mult,
                  args.fg_weight, load_text_encoder(args.text_encoder), args.high_noise)
+    tr.object_scale = args.object_scale
     out = Path(args.out)
     if args.resume and (out / "train_state.pt").exists():
         tr.resume(out)
