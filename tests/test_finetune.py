@@ -114,3 +114,12 @@ def test_foreground_masks_find_the_rendered_objects():
     inter, union = (found & masks.bool()).sum((1, 2, 3)), (found | masks.bool()).sum((1, 2, 3))
     assert (inter / union).min() > 0.9
     assert not foreground_masks(torch.full((1, 3, 64, 64), 0.3)).any()  # a blank image has no objects
+
+
+def test_world_batches_draw_objects_at_the_tuned_models_scale():
+    """A model trained on enlarged objects is fine-tuned on renders at its own scale: the same
+    prompts and seeds, objects covering well over twice the area at scale 1.8."""
+    p1, _, m1 = next(world_batches("colors", 1, 16, seed=5))
+    p2, _, m2 = next(world_batches("colors", 1, 16, seed=5, object_scale=1.8))
+    assert p1 == p2
+    assert float(m2.mean()) > 2.5 * float(m1.mean())

@@ -117,6 +117,16 @@ def test_model_card_adds_up_a_resumed_training_log(tmp_path):
     assert _steps_text(log_summary(log)).startswith("100 steps of batch 32, AdamW, cosine schedule")
 
 
+def test_model_card_names_enlarged_training_objects():
+    """The saved config's object_scale reaches the card; a model trained at the world's own sizes
+    says nothing about it."""
+    from trainers.world_model.ship import _objects_text
+
+    assert "1.8× larger" in _objects_text({"object_scale": 1.8}) and "--object-scale 1.8" in _objects_text(
+        {"object_scale": 1.8})
+    assert _objects_text({}) == _objects_text({"object_scale": 1.0}) == ""
+
+
 def test_fg_fade_keeps_the_weight_then_fades_it_to_zero():
     from trainers.world_model.train import fg_weight_at, parse_fade
 

@@ -59,11 +59,14 @@ def file_text_pairs(path: str | Path) -> list[tuple[str, str]]:
 
 
 def world_image_batches(steps: int, batch_size: int, seed: int, languages: list[str], long_p: float,
-                        size: int = 64) -> Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]:
-    """``steps`` batches of (captions, renders in [-1, 1], object masks) of random world scenes."""
+                        size: int = 64, object_scale: float = 1.0
+                        ) -> Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]:
+    """``steps`` batches of (captions, renders in [-1, 1], object masks) of random world scenes,
+    objects drawn ``object_scale`` times larger (as the world model was trained)."""
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        yield render_batch(rng, batch_size, sample_spec, lambda spec, r: caption(spec, r, languages, long_p), size)
+        yield render_batch(rng, batch_size, sample_spec, lambda spec, r: caption(spec, r, languages, long_p), size,
+                           object_scale)
 
 
 def cycle_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size: int, seed: int

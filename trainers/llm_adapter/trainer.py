@@ -58,7 +58,8 @@ class Options:
     steps: int = 300
     batch_size: int = 16
     lr: float = 5e-5
-    fg_weight: float = 0.0  # extra loss weight on objects' positions in world renders (world:base: 9)
+    fg_weight: float = 0.0  # extra loss weight on objects' positions in world renders
+    object_scale: float = 1.0  # world renders' object sizes (as the world model was trained; world:base: see its card)
     curate_suite: str = "geneval-world"
     curate_prompts: int = 120
     curate_images: int = 2
@@ -173,7 +174,8 @@ def _finetune_round(ctx: RoundContext, opts: Options, stage: str, device: str) -
     extra: dict[str, Any] = {}
     if stage == "end2end":
         steps = opts.steps
-        batches = data.world_image_batches(steps, opts.batch_size, seed, opts.languages, opts.long_p)
+        batches = data.world_image_batches(steps, opts.batch_size, seed, opts.languages, opts.long_p,
+                                             object_scale=opts.object_scale)
         size = steps * opts.batch_size
     else:
         from suites import resolve_suite

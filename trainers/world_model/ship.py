@@ -98,6 +98,16 @@ def _loss_text(rows: list[dict]) -> str:
             "the optimum, and a model trained with it to the end draws object-coloured clutter everywhere")
 
 
+def _objects_text(cfg: dict) -> str:
+    """The training renders' object sizes, from the ``object_scale`` saved in the config."""
+    scale = float(cfg.get("object_scale", 1.0))
+    if scale == 1.0:
+        return ""
+    return (f" Objects drawn {scale:g}× larger than in the world's evaluation renders (`--object-scale "
+            f"{scale:g}`, box widths at most half the canvas): the judges accept any size, and a small "
+            "model learns to draw large shapes precisely far sooner than small ones.")
+
+
 def card(train: dict, vae: str, scores: dict, size: int, where: str, command: str, n_per_prompt: int,
          status: str = "") -> str:
     cats = scores["categories"]
@@ -125,7 +135,7 @@ with gauntlet so that trainers have a real model to improve. Load it as
 - Data: random world prompts written by the world grammar (single objects, pairs, counts 2-4,
   colours, relations, mixed), each with a fresh render at 64 px, drawn on the fly; captions
   dropped to "" 10% of the time for classifier-free guidance. The 319 geneval-world prompts
-  are part of that distribution (the world is small), their seeds and renders are not.
+  are part of that distribution (the world is small), their seeds and renders are not.{_objects_text(cfg)}
 - VAE: {vae}. Denoiser and text encoder: {_steps_text(train)}, v-prediction with MSE,
   {_loss_text(train.get("rows", []))}; EMA 0.999; {train['minutes']:.1f} min; final loss
   {train['final_loss']:.4f}.

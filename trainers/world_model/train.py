@@ -74,7 +74,7 @@ class Trainer:
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
-        self.object_scale = 1.0  # training renders' object sizes (see data.render_pair)
+        self.object_scale = float(cfg.get("object_scale", 1.0))  # training renders' object sizes (data.render_pair)
         self.step = 0
 
     # -- data -> latents ----------------------------------------------------------------------
@@ -296,12 +296,12 @@ def main(argv: list[str] | None = None) -> None:
 
     acc = Accelerator(cpu=True)
     cfg = build.get_config(args.config, **json.loads(args.override))
+    cfg["object_scale"] = args.object_scale  # saved with the model, so its fine-tuning can draw alike
     vae = load_vae(args.vae, cfg)
     if vae is None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
     tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed, args.text_lr_mult,
                  args.fg_weight, load_text_encoder(args.text_encoder), args.high_noise)
-    tr.object_scale = args.object_scale
     out = Path(args.out)
     if args.resume and (out / "train_state.pt").exists():
         tr.resume(out)
