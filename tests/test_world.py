@@ -87,6 +87,8 @@ def test_object_scale_enlarges_objects_that_the_detector_still_reads_exactly():
             sorted((o.shape, o.box) for o in scene.objects)
     mean_w = lambda scenes: np.mean([o.box[2] - o.box[0] for s in scenes for o in s.objects])  # noqa: E731
     assert mean_w([render(spec, seed, object_scale=1.8)[1] for seed in range(20)]) > 1.5 * mean_w(plain)
+    with pytest.raises(ValueError, match="object scale -1"):
+        render(spec, 0, object_scale=-1)
 
 
 def test_smallest_world_objects_score_one():

@@ -39,12 +39,13 @@ def train_round(ctx: RoundContext) -> dict[str, Any]:
     steps, batch = int(o.get("steps", 200)), int(o.get("batch_size", 16))
     seed = int(o.get("seed", 0)) * 1000 + ctx.index
     task = o.get("task") or weakest_category(ctx, o.get("suite", "geneval-world"))
+    object_scale = float(o.get("object_scale", 1.0))
     pipe = DiffusionPipeline.from_pretrained(ctx.start)
     pipe.set_progress_bar_config(disable=True)
-    batches = world_batches(task, steps, batch, seed, object_scale=float(o.get("object_scale", 1.0)))
+    batches = world_batches(task, steps, batch, seed, object_scale=object_scale)
     losses = finetune(pipe, batches, lr=float(o.get("lr", 1e-4)), seed=seed,
                       fg_weight=float(o.get("fg_weight", 0.0)))
     pipe.save_pretrained(ctx.out)
     return {"trainer": "continue", "task": task, "steps": steps, "batch_size": batch, "seed": seed,
-            "object_scale": float(o.get("object_scale", 1.0)),
+            "object_scale": object_scale,
             "data_size": steps * batch, "loss_first": losses[0], "loss_last": losses[-1]}

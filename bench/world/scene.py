@@ -128,6 +128,8 @@ def layout(spec: SceneSpec, rng: np.random.Generator, size: int = 64, attempts: 
     ``scale`` multiplies the range of object sizes (the box width stays at most half the
     canvas): training data for a small model can show larger objects than the world's
     evaluation renders, whose judges accept any size."""
+    if not scale > 0:
+        raise ValueError(f"object scale {scale!r} must be positive")
     groups = []
     for obj in spec.objects:
         shape = obj.shape or SHAPES[rng.integers(len(SHAPES))]

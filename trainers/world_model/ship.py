@@ -104,8 +104,8 @@ def _objects_text(cfg: dict) -> str:
     if scale == 1.0:
         return ""
     return (f" Objects drawn {scale:g}× larger than in the world's evaluation renders (`--object-scale "
-            f"{scale:g}`, box widths at most half the canvas): the judges accept any size, and a small "
-            "model learns to draw large shapes precisely far sooner than small ones.")
+            f"{scale:g}`, box widths at most half the canvas): the judges accept any size, and larger "
+            "objects weigh more in the loss and span more latent pixels.")
 
 
 def card(train: dict, vae: str, scores: dict, size: int, where: str, command: str, n_per_prompt: int,

@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="share of timesteps drawn from the noisier half (t >= T/2) instead of all of [0, T)")
     ap.add_argument("--object-scale", type=float, default=1.0,
                     help="draw the training renders' objects this much larger (box width at most half the "
-                         "canvas): a small model draws large shapes precisely far sooner than small ones")
+                         "canvas): they weigh more in the loss and span more latent pixels")
     ap.add_argument("--text-encoder", help="start the text encoder from this CLIP (e.g. bench/world/clip_model)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
