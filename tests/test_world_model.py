@@ -99,6 +99,33 @@ def test_high_noise_draws_that_share_of_timesteps_from_the_noisier_half(tiny_wor
     assert bool((high >= 500).all()) and bool((uniform < 500).any())
 
 
+def test_scene_kind_mix_reweights_the_training_scenes(tiny_world_model):
+    """``--kinds`` (saved as the config's ``kinds``) sets the share of each scene kind; the default
+    mix draws exactly the scenes it drew before the option existed; bad mixes name what is wrong."""
+    from trainers.world_model.data import KINDS, parse_kinds, sample_spec
+    from trainers.world_model.train import Trainer
+
+    assert parse_kinds("single=0.5, pair=0.5") == {"single": 0.5, "count": 0.0, "pair": 0.5, "relation": 0.0}
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [sample_spec(a) for _ in range(30)] == [sample_spec(b, dict(KINDS)) for _ in range(30)]
+    rng = np.random.default_rng(0)
+    singles = [sample_spec(rng, parse_kinds("single=1")) for _ in range(40)]
+    assert all(len(s.objects) == 1 and s.objects[0].count == 1 for s in singles)
+    for bad, named in (("singles=1", "'singles'"), ("single=x", "'x'"), ("single=-1", ">= 0"),
+                       ("pair=0", "positive")):
+        with pytest.raises(ValueError, match=named):
+            parse_kinds(bad)
+
+    cfg, _ = tiny_world_model
+    trainer = Trainer(dict(cfg, kinds=parse_kinds("count=1")), lr=1e-3)
+    drawn: list[str] = []
+    loss = trainer.loss
+    trainer.loss = lambda prompts, x, mask: drawn.extend(prompts) or loss(prompts, x, mask)
+    trainer.train_step(6)
+    numbers = ("two", "three", "four")
+    assert len(drawn) == 6 and all(any(f" {n} " in p for n in numbers) for p in drawn), drawn
+
+
 def test_model_card_adds_up_a_resumed_training_log(tmp_path):
     """A run resumed to more steps appends a segment whose clock restarts; the card adds the minutes."""
     import json
@@ -120,11 +147,14 @@ def test_model_card_adds_up_a_resumed_training_log(tmp_path):
 def test_model_card_names_enlarged_training_objects():
     """The saved config's object_scale reaches the card; a model trained at the world's own sizes
     says nothing about it."""
-    from trainers.world_model.ship import _objects_text
+    from trainers.world_model.ship import _kinds_text, _objects_text
 
     assert "1.8× larger" in _objects_text({"object_scale": 1.8}) and "--object-scale 1.8" in _objects_text(
         {"object_scale": 1.8})
     assert _objects_text({}) == _objects_text({"object_scale": 1.0}) == ""
+    mix = {"single": 0.55, "count": 0.1, "pair": 0.2, "relation": 0.15}
+    assert "single 0.55, count 0.1, pair 0.2, relation 0.15 (`--kinds`" in _kinds_text({"kinds": mix})
+    assert _kinds_text({}) == ""
 
 
 def test_fg_fade_keeps_the_weight_then_fades_it_to_zero():

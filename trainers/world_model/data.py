@@ -7,7 +7,8 @@ sees the words in many combinations rather than only the 319 evaluation prompts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 
 import numpy as np
 import torch
@@ -31,8 +32,28 @@ def _group(rng: np.random.Generator, count: int = 1, free_ok: bool = True) -> Ob
     return ObjectSpec(shape, color, count)
 
 
-def sample_spec(rng: np.random.Generator) -> SceneSpec:
-    kind = rng.choice(list(KINDS), p=np.array(list(KINDS.values())) / sum(KINDS.values()))
+def parse_kinds(text: str) -> dict[str, float]:
+    """``"single=0.55,pair=0.2,..."`` -> a scene-kind mix; kinds left out get weight 0.
+    An unknown kind, a bad number or a mix without weight is an error that names it."""
+    mix = dict.fromkeys(KINDS, 0.0)
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        kind, _, value = item.partition("=")
+        if kind not in KINDS:
+            raise ValueError(f"scene kind {kind!r} in {text!r}: known kinds are {', '.join(KINDS)}")
+        try:
+            mix[kind] = float(value)
+        except ValueError:
+            raise ValueError(f"scene kind {kind!r} in {text!r}: weight {value!r} is not a number") from None
+        if not mix[kind] >= 0:
+            raise ValueError(f"scene kind {kind!r} in {text!r}: weight must be >= 0")
+    if sum(mix.values()) <= 0:
+        raise ValueError(f"scene kinds {text!r}: give at least one kind a positive weight")
+    return mix
+
+
+def sample_spec(rng: np.random.Generator, kinds: Mapping[str, float] = KINDS) -> SceneSpec:
+    """A random scene of a kind drawn from ``kinds`` (weights, see :data:`KINDS`)."""
+    kind = rng.choice(list(kinds), p=np.array(list(kinds.values())) / sum(kinds.values()))
     if kind == "single":
         return SceneSpec((_group(rng),))
     if kind == "count":
@@ -101,10 +122,12 @@ def render_batch(rng: np.random.Generator, n: int,
 
 
 def sample_batch(rng: np.random.Generator, n: int, size: int = 64, with_masks: bool = False,
-                 object_scale: float = 1.0) -> tuple:
+                 object_scale: float = 1.0, kinds: Mapping[str, float] | None = None) -> tuple:
     """``n`` prompts and images as a float tensor (n, 3, H, W) in [-1, 1] (and, with
-    ``with_masks``, the object masks as a float tensor (n, 1, H, W))."""
-    prompts, x, masks = render_batch(rng, n, size=size, object_scale=object_scale)
+    ``with_masks``, the object masks as a float tensor (n, 1, H, W)); ``kinds`` re-weights the
+    scene kinds (default :data:`KINDS`)."""
+    spec_fn = partial(sample_spec, kinds=kinds) if kinds else sample_spec
+    prompts, x, masks = render_batch(rng, n, spec_fn, size=size, object_scale=object_scale)
     return (prompts, x, masks) if with_masks else (prompts, x)
 
 

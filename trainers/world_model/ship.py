@@ -108,6 +108,16 @@ def _objects_text(cfg: dict) -> str:
             "objects weigh more in the loss and span more latent pixels.")
 
 
+def _kinds_text(cfg: dict) -> str:
+    """The mix of scene kinds, when the config saved one (``train.py --kinds``)."""
+    kinds = cfg.get("kinds")
+    if not kinds:
+        return ""
+    mix = ", ".join(f"{k} {v:g}" for k, v in kinds.items())
+    return (f" Scene kinds drawn in the mix {mix} (`--kinds`; for a resumed run this is its last "
+            "run's mix, the command below gives each run's).")
+
+
 def card(train: dict, vae: str, scores: dict, size: int, where: str, command: str, n_per_prompt: int,
          status: str = "") -> str:
     cats = scores["categories"]
@@ -115,6 +125,7 @@ def card(train: dict, vae: str, scores: dict, size: int, where: str, command: st
                      for k, v in cats.items())
     cfg = json.loads((BASE_MODEL / "world_model_config.json").read_text())
     vae_factor = 64 // latent_size(cfg)
+    data_notes = _objects_text(cfg) + _kinds_text(cfg)
     return f"""# world:base — the Shapes world's diffusion model
 
 A small text-to-image diffusion model trained from scratch on Shapes-world renders, shipped
@@ -135,7 +146,7 @@ with gauntlet so that trainers have a real model to improve. Load it as
 - Data: random world prompts written by the world grammar (single objects, pairs, counts 2-4,
   colours, relations, mixed), each with a fresh render at 64 px, drawn on the fly; captions
   dropped to "" 10% of the time for classifier-free guidance. The 319 geneval-world prompts
-  are part of that distribution (the world is small), their seeds and renders are not.{_objects_text(cfg)}
+  are part of that distribution (the world is small), their seeds and renders are not.{data_notes}
 - VAE: {vae}. Denoiser and text encoder: {_steps_text(train)}, v-prediction with MSE,
   {_loss_text(train.get("rows", []))}; EMA 0.999; {train['minutes']:.1f} min; final loss
   {train['final_loss']:.4f}.

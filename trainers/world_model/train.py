@@ -32,7 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from trainers.world_model import build  # noqa: E402
-from trainers.world_model.data import sample_batch  # noqa: E402
+from trainers.world_model.data import KINDS, parse_kinds, sample_batch  # noqa: E402
 
 
 def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], with_mask: bool = False) -> tuple:
@@ -75,6 +75,7 @@ class Trainer:
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.object_scale = float(cfg.get("object_scale", 1.0))  # training renders' object sizes (data.render_pair)
+        self.kinds = cfg.get("kinds") or KINDS  # the mix of scene kinds it trains on (data.sample_spec)
         self.step = 0
 
     # -- data -> latents ----------------------------------------------------------------------
@@ -131,7 +132,8 @@ class Trainer:
         return (noisy - (1 - a).sqrt() * pred) / a.sqrt()
 
     def train_step(self, batch_size: int, lr: float | None = None) -> float:
-        prompts, x, mask = sample_batch(self.rng, batch_size, with_masks=True, object_scale=self.object_scale)
+        prompts, x, mask = sample_batch(self.rng, batch_size, with_masks=True, object_scale=self.object_scale,
+                                        kinds=self.kinds)
         if lr is not None:
             for g in self.opt.param_groups:
                 g["lr"] = lr * g["lr_mult"]
@@ -277,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--object-scale", type=float, default=1.0,
                     help="draw the training renders' objects this much larger (box width at most half the "
                          "canvas): they weigh more in the loss and span more latent pixels")
+    ap.add_argument("--kinds", default="",
+                    help="mix of training scenes, e.g. single=0.55,count=0.1,pair=0.2,relation=0.15 (default "
+                         + ",".join(f"{k}={v}" for k, v in KINDS.items()) + "); saved in the config")
     ap.add_argument("--text-encoder", help="start the text encoder from this CLIP (e.g. bench/world/clip_model)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
@@ -290,6 +295,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
     fade = parse_fade(args.fg_fade)  # a bad value fails before any model is built
+    try:
+        kinds = parse_kinds(args.kinds) if args.kinds else None
+    except ValueError as e:
+        raise SystemExit(f"--kinds: {e}") from None
 
     torch.set_num_threads(args.threads)
     from accelerate import Accelerator
@@ -297,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     acc = Accelerator(cpu=True)
     cfg = build.get_config(args.config, **json.loads(args.override))
     cfg["object_scale"] = args.object_scale  # saved with the model, so its fine-tuning can draw alike
+    if kinds:
+        cfg["kinds"] = kinds
     vae = load_vae(args.vae, cfg)
     if vae is None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
