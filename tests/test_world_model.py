@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from bench.candidates import resolve_candidate
 from bench.types import Prompt
@@ -188,3 +189,21 @@ def test_export_stores_fp16_weights_that_load_as_fp32(tiny_world_model, tmp_path
     images = [np.asarray(resolve_candidate(f"diffusers:{p}:steps=2,guidance=4").generate([prompt])[0], float)
               for p in (path, tmp_path / "shipped")]
     assert np.abs(images[0] - images[1]).mean() < 2  # of 255: fp16 storage moves pixels by a rounding step
+
+
+def test_model_card_samples_are_the_scored_runs_own_images(tmp_path):
+    """ship.samples_grid lays out the run's stored images: one row per task, the first prompts' first
+    image each, enlarged without blurring (each cell is an exact 2x copy of a stored image)."""
+    from bench.runner import run
+    from bench.store import image_hash
+    from trainers.world_model.ship import samples_grid
+
+    outcome = run(resolve_candidate("world:oracle"), ["geneval-world"], tmp_path, images_per_prompt=2, limit=12)
+    tasks = list(outcome.results["geneval-world"].categories)
+    grid = samples_grid(outcome.run_dir, per_task=2)
+    assert grid.size == (2 * 128, len(tasks) * 128)
+    stored = {p.stem for p in (outcome.run_dir / "images").rglob("*.png")}
+    for r in range(len(tasks)):
+        for c in range(2):
+            cell = grid.crop((c * 128, r * 128, (c + 1) * 128, (r + 1) * 128)).resize((64, 64), Image.NEAREST)
+            assert image_hash(cell) in stored, (tasks[r], c)

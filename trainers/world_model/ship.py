@@ -16,8 +16,11 @@ import json
 import shutil
 from pathlib import Path
 
+from PIL import Image
+
 from bench.candidates.world import BASE_MODEL, BASE_SAMPLING
 from bench.runner import run
+from leaderboard.data import load_run, load_samples
 from trainers.world_model.build import latent_size
 
 KEEP = ("model_index.json", "scheduler", "text_encoder", "tokenizer", "transformer", "unet", "vae",
@@ -118,6 +121,28 @@ def _kinds_text(cfg: dict) -> str:
             "run's mix, the command below gives each run's).")
 
 
+def samples_grid(run_dir: Path, suite: str = "geneval-world", per_task: int = 6, scale: int = 2) -> Image.Image:
+    """The scored run's own images as a grid: one row per task, its first ``per_task`` prompts'
+    first image each, enlarged ``scale``× (nearest) so the shapes' edges stay visible."""
+    rows: dict[str, list[Image.Image]] = {}
+    seen: set[str] = set()
+    for s in load_samples(load_run(run_dir, run_dir.name), suite):
+        row = rows.setdefault(s.category, [])
+        if s.prompt_id in seen or len(row) == per_task:
+            continue
+        seen.add(s.prompt_id)
+        with Image.open(run_dir / "images" / s.image_hash[:2] / f"{s.image_hash}.png") as im:
+            row.append(im.convert("RGB"))
+    if not rows:
+        raise ValueError(f"no {suite} images in {run_dir}")
+    side = max(im.width for row in rows.values() for im in row) * scale
+    grid = Image.new("RGB", (side * per_task, side * len(rows)), "white")
+    for r, row in enumerate(rows.values()):
+        for c, im in enumerate(row):
+            grid.paste(im.resize((side, side), Image.Resampling.NEAREST), (c * side, r * side))
+    return grid
+
+
 def card(train: dict, vae: str, scores: dict, size: int, where: str, command: str, n_per_prompt: int,
          status: str = "") -> str:
     cats = scores["categories"]
@@ -169,7 +194,10 @@ intervals; overall = unweighted mean of the six task means.
 
 The oracle scores 1.000 on every task; the gap on counting, position and colour attribution
 is the room that trainers have to show gains.
-{status}"""
+{status}
+![Samples: one row per task ({", ".join(cats)}), its first six prompts, one image each, at the
+sampling above](samples.png)
+"""
 
 
 def main() -> None:
@@ -187,6 +215,7 @@ def main() -> None:
     print(f"exported {size / 1e6:.1f} MB to {BASE_MODEL}")
     outcome = run("world:base", ["geneval-world"], args.out, images_per_prompt=args.images_per_prompt)
     scores = outcome.results["geneval-world"].to_json()
+    samples_grid(outcome.run_dir).save(BASE_MODEL / "samples.png")
     if args.vae_log:
         v = log_summary(args.vae_log)
         vae = f"{v['steps']} steps, {v['minutes']:.1f} min"
