@@ -1,5 +1,6 @@
 """world:base, the shipped world diffusion model: it loads through the diffusers candidate,
-stays within the size budget, and draws the colours its prompts ask for."""
+stays within the size budget, draws the colours and shapes its prompts ask for, and leaves
+trainers room on counting."""
 
 import json
 
@@ -20,5 +21,8 @@ def test_world_base_follows_the_asked_colours(tmp_path):
     cand = resolve_candidate("world:base")
     assert cand.spec == "world:base"
     result = run(cand, ["geneval-world"], tmp_path, images_per_prompt=1, limit=12).results["geneval-world"]
-    # an untrained model scores 0 here; the shipped one draws the asked colour about half the time
-    assert result.categories["colors"].score >= 0.25, result.categories["colors"]
+    # an untrained model scores 0 here; the shipped one draws the asked colour and shape for 12 of
+    # these 12 prompts (0.83 on all 140 colors prompts), and never the asked count
+    assert result.categories["colors"].score >= 0.6, result.categories["colors"]
+    assert result.categories["single_object"].score >= 0.3, result.categories["single_object"]
+    assert result.categories["counting"].score <= 0.5, result.categories["counting"]
