@@ -52,6 +52,12 @@ def image_hash(image: Image.Image) -> str:
     return h.hexdigest()
 
 
+def stored_image_path(run_dir: Path, digest: str) -> Path:
+    """Where a run directory keeps the image named ``digest`` (PNG, fanned out by its first two
+    hex digits); readers of a finished run (leaderboard, model cards) find images here."""
+    return Path(run_dir) / "images" / digest[:2] / f"{digest}.png"
+
+
 def sample_key(candidate: str, weights_id: str = "") -> str:
     """Whose images a sample row holds: the candidate spec, plus the weights' fingerprint when the
     candidate has one (a local pipeline folder), so retrained weights at the same path never
@@ -114,7 +120,7 @@ class Store:
 
     # images ---------------------------------------------------------------------------
     def image_path(self, digest: str) -> Path:
-        return self.images_dir / digest[:2] / f"{digest}.png"
+        return stored_image_path(self.root, digest)
 
     def save_image(self, image: Image.Image) -> str:
         """Queue ``image`` for writing and return its hash; call :meth:`flush` before relying on the file."""

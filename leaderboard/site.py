@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from PIL import Image
 
+from bench.store import stored_image_path
 from leaderboard.data import Run, Sample, discover, load_samples, page_name
 from leaderboard.evidence import evidence
 from leaderboard.plots import category_chart, rounds_chart
@@ -78,7 +79,7 @@ class Thumbnails:
     def _make(self, run: Run, digest: str) -> dict[str, Any] | None:
         if not re.fullmatch(r"[0-9a-f]{8,128}", digest):
             return None
-        src = run.dir / "images" / digest[:2] / f"{digest}.png"
+        src = stored_image_path(run.dir, digest)
         dst = self.root / digest[:2] / f"{digest}.png"
         try:
             with Image.open(src) as im:

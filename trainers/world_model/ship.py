@@ -20,6 +20,7 @@ from PIL import Image
 
 from bench.candidates.world import BASE_MODEL, BASE_SAMPLING
 from bench.runner import run
+from bench.store import stored_image_path
 from leaderboard.data import load_run, load_samples
 from trainers.world_model.build import latent_size
 
@@ -131,7 +132,7 @@ def samples_grid(run_dir: Path, suite: str = "geneval-world", per_task: int = 6,
         if s.prompt_id in seen or len(row) == per_task:
             continue
         seen.add(s.prompt_id)
-        with Image.open(run_dir / "images" / s.image_hash[:2] / f"{s.image_hash}.png") as im:
+        with Image.open(stored_image_path(run_dir, s.image_hash)) as im:
             row.append(im.convert("RGB"))
     if not rows:
         raise ValueError(f"no {suite} images in {run_dir}")
