@@ -207,3 +207,60 @@ def test_model_card_samples_are_the_scored_runs_own_images(tmp_path):
         for c in range(2):
             cell = grid.crop((c * 128, r * 128, (c + 1) * 128, (r + 1) * 128)).resize((64, 64), Image.NEAREST)
             assert image_hash(cell) in stored, (tasks[r], c)
+
+
+def test_model_card_follows_a_warm_started_gpu_run(tmp_path):
+    """An ``--init`` run counts its steps from 0 again; the card places them after the runs before
+    it, with their own batch and device, and the object weight's schedule keeps its overall steps."""
+    import json
+
+    from trainers.world_model.ship import _loss_text, _steps_text, log_summary
+
+    rows = [{"step": 500, "loss": 0.9, "elapsed_min": 1.0, "fg_weight": 3.0},
+            {"step": 1000, "loss": 0.8, "elapsed_min": 2.0, "fg_weight": 0.0},
+            {"step": 100, "batch": 128, "device": "cuda", "loss": 0.7, "elapsed_min": 0.5, "fg_weight": 0.0},
+            {"step": 400, "batch": 128, "device": "cuda", "loss": 0.6, "elapsed_min": 1.5, "fg_weight": 0.0}]
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = log_summary(log)
+    assert (summary["steps"], summary["minutes"]) == (1400, 3.5)
+    assert [(g["from"], g["steps"], g["batch"]) for g in summary["segments"]] == [(0, 1000, 32), (1000, 1400, 128)]
+    text = _steps_text(summary)
+    assert "1400 steps in 2 runs (steps 0-1000 of batch 32 in 2.0 min, then steps 1000-1400 of batch 128 " \
+           "on a GPU in 1.5 min)" in text
+    assert "faded to none by step 1000" in _loss_text(summary["rows"])
+
+
+def test_training_starts_from_a_saved_model_with_rendering_workers(tiny_world_model, tmp_path):
+    """``--init`` loads a saved pipeline's weights and config (a warm start); ``--workers`` renders
+    the batches in worker processes, each its own reproducible stream; the log records the batch."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from trainers.world_model.data import SceneBatches
+    from trainers.world_model.train import Trainer, main
+
+    cfg, path = tiny_world_model
+    trainer = Trainer(cfg, init=str(path))
+    saved = load_file(path / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(v, saved[k]) for k, v in trainer.denoiser.state_dict().items())
+    with pytest.raises(SystemExit, match="no unet"):
+        Trainer(build.get_config("unet32"), init=str(path))
+
+    a, b = iter(SceneBatches(3, seed=1, start=5)), iter(SceneBatches(3, seed=1, start=5))
+    first = next(a)
+    assert first[0] == next(b)[0] and torch.equal(first[1], next(iter(SceneBatches(3, seed=1, start=5)))[1])
+    assert next(iter(SceneBatches(3, seed=1, start=6)))[0] != first[0]
+
+    out, model = tmp_path / "warm", tmp_path / "model"
+    shutil.copytree(path, model)
+    with pytest.raises(SystemExit, match="no world_model_config.json"):
+        main(["--init", str(model), "--out", str(out)])
+    (model / "world_model_config.json").write_text(json.dumps(cfg))
+    main(["--init", str(model), "--vae", str(model), "--out", str(out), "--steps", "2", "--batch", "2",
+          "--workers", "1", "--log-every", "1", "--val-every", "0", "--warmup", "1"])
+    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["batch"], r["device"]) for r in rows] == [(1, 2, "cpu"), (2, 2, "cpu")]
+    assert json.loads((out / "world_model_config.json").read_text())["pixart"] == cfg["pixart"]

@@ -131,6 +131,29 @@ def sample_batch(rng: np.random.Generator, n: int, size: int = 64, with_masks: b
     return (prompts, x, masks) if with_masks else (prompts, x)
 
 
+class SceneBatches(torch.utils.data.IterableDataset):
+    """Endless training batches from :func:`sample_batch`, for rendering in DataLoader worker
+    processes (a GPU step outruns one CPU's renders). Worker ``i`` draws from its own stream seeded
+    by ``(seed, start, i)``, so a run with the same worker count and start step is reproducible."""
+
+    def __init__(self, batch: int, seed: int = 0, start: int = 0, object_scale: float = 1.0,
+                 kinds: Mapping[str, float] | None = None):
+        self.batch, self.seed, self.start, self.object_scale, self.kinds = batch, seed, start, object_scale, kinds
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        torch.set_num_threads(1)
+        rng = np.random.default_rng([self.seed, self.start, info.id if info else 0])
+        while True:
+            yield sample_batch(rng, self.batch, with_masks=True, object_scale=self.object_scale, kinds=self.kinds)
+
+
+def batch_loader(dataset: SceneBatches, workers: int, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """Batches of ``dataset`` rendered by ``workers`` processes, a few batches ahead."""
+    return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers, prefetch_factor=4,
+                                       pin_memory=pin_memory, persistent_workers=True)
+
+
 if __name__ == "__main__":
     rng = np.random.default_rng(0)
     for _ in range(20):

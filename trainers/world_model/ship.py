@@ -49,28 +49,41 @@ def export(train_dir: Path, dest: Path = BASE_MODEL) -> int:
     return sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
 
 
-def log_summary(path: Path) -> dict:
-    """Steps, wall minutes and final loss of a train.py log; a run resumed with ``--resume``
-    appends a segment whose clock starts again, and each segment's minutes are added."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+def log_summary(*paths: Path) -> dict:
+    """Steps, wall minutes and final loss of train.py logs (several: the logs of the models each
+    warm-started from, oldest first, then its own). Each run appends a segment whose clock
+    starts again: a ``--resume`` run goes on counting steps, an ``--init`` run (a warm start from a
+    saved model) counts from 0 again, so its steps are shifted to follow the runs before it. Rows
+    get these overall step numbers; a segment records its batch (32 where old logs lack it)."""
+    rows = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.startswith("{")]
     segments: list[dict] = []
+    offset = last = 0
     for r in rows:
         if not segments or r["elapsed_min"] < segments[-1]["minutes"]:
-            segments.append({"from": segments[-1]["steps"] if segments else 0})
+            if segments and r["step"] <= last:  # a warm start: its steps follow the runs before it
+                offset = segments[-1]["steps"]
+            segments.append({"from": segments[-1]["steps"] if segments else 0, "batch": r.get("batch", 32),
+                             "device": r.get("device", "cpu")})
+        last = r["step"]
+        r["step"] += offset
         segments[-1] |= {"steps": r["step"], "minutes": r["elapsed_min"]}
     return {"steps": rows[-1]["step"], "minutes": sum(g["minutes"] for g in segments),
             "final_loss": rows[-1].get("loss", 0.0), "segments": segments, "rows": rows}
 
 
 def _steps_text(train: dict) -> str:
-    """"2500 steps" or, for a resumed run, each segment with its own cosine schedule."""
-    segs = train.get("segments") or []
+    """"2500 steps" or, for a model trained in several runs, each run with its own cosine schedule."""
+    segs = train.get("segments") or [{"batch": 32}]
     if len(segs) < 2:
-        return f"{train['steps']} steps of batch 32, AdamW, cosine schedule"
-    parts = ", then ".join(f"steps {g['from']}-{g['steps']} in {g['minutes']:.1f} min" for g in segs)
-    return (f"{train['steps']} steps of batch 32 in {len(segs)} runs ({parts}), AdamW; a resumed run keeps "
-            "the weights, EMA and optimiser state and sets a cosine schedule over its own `--steps` "
-            "(a warm restart)")
+        return f"{train['steps']} steps of batch {segs[0]['batch']}, AdamW, cosine schedule"
+    same_batch = len({g["batch"] for g in segs}) == 1
+    parts = ", then ".join(
+        f"steps {g['from']}-{g['steps']}" + ("" if same_batch else f" of batch {g['batch']}")
+        + (" on a GPU" if g["device"] != "cpu" else "") + f" in {g['minutes']:.1f} min" for g in segs)
+    batch = f" of batch {segs[0]['batch']}" if same_batch else ""
+    return (f"{train['steps']} steps{batch} in {len(segs)} runs ({parts}), AdamW; each run sets a cosine "
+            "schedule over its own `--steps` (a warm restart): a resumed run keeps the weights, EMA and "
+            "optimiser state, an `--init` run the weights only")
 
 
 def _denoiser_line(cfg: dict) -> str:
@@ -176,7 +189,7 @@ with gauntlet so that trainers have a real model to improve. Load it as
 - VAE: {vae}. Denoiser and text encoder: {_steps_text(train)}, v-prediction with MSE,
   {_loss_text(train.get("rows", []))}; EMA 0.999; {train['minutes']:.1f} min; final loss
   {train['final_loss']:.4f}.
-- Where: {where}, `torch.set_num_threads(1)`.
+- Where: {where}.
 - To reproduce:
 
 ```bash
@@ -205,6 +218,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-dir", type=Path, required=True, help="train.py output (pipeline + train_log.jsonl)")
     ap.add_argument("--vae-log", type=Path, help="train_vae.py's log (JSON lines)")
+    ap.add_argument("--init-log", type=Path, action="append", default=[],
+                    help="train_log.jsonl of the model this one was warm-started from (--init), oldest first; "
+                         "repeat for a chain")
     ap.add_argument("--vae-note", default="", help="where the VAE came from, if not from --vae-log")
     ap.add_argument("--status", default="", help="a closing paragraph for the card (e.g. the target's status)")
     ap.add_argument("--where", required=True, help="the machine it was trained on, for the card")
@@ -224,8 +240,9 @@ def main() -> None:
         vae = args.vae_note
     else:
         raise SystemExit("ship: give --vae-log or --vae-note")
-    text = card(log_summary(args.train_dir / "train_log.jsonl"), vae, scores, size, args.where, args.command,
-                args.images_per_prompt, f"\n{args.status}\n" if args.status else "")
+    train = log_summary(*args.init_log, args.train_dir / "train_log.jsonl")
+    text = card(train, vae, scores, size, args.where, args.command, args.images_per_prompt,
+                f"\n{args.status}\n" if args.status else "")
     (BASE_MODEL / "README.md").write_text(text)
     print(text)
 

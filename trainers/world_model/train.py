@@ -32,13 +32,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from trainers.world_model import build  # noqa: E402
-from trainers.world_model.data import KINDS, parse_kinds, sample_batch  # noqa: E402
+from trainers.world_model.data import KINDS, SceneBatches, batch_loader, parse_kinds, sample_batch  # noqa: E402
 
 
 def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], with_mask: bool = False) -> tuple:
     """Text embeddings (B, L, D) exactly as the pipelines compute them (padded to max length)."""
     ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt")
+                    return_tensors="pt").to(text_encoder.device)
     mask = ids.attention_mask if with_mask else None
     emb = text_encoder(ids.input_ids, attention_mask=mask)[0]
     return emb, ids.attention_mask
@@ -49,8 +49,9 @@ class Trainer:
 
     def __init__(self, cfg: dict, vae: Any = None, lr: float = 5e-4, cfg_drop: float = 0.1, snr_gamma: float = 0.0,
                  ema_decay: float = 0.999, seed: int = 0, text_lr_mult: float = 1.0, fg_weight: float = 0.0,
-                 text_encoder: Any = None, high_noise: float = 0.0):
+                 text_encoder: Any = None, high_noise: float = 0.0, device: str = "cpu", init: str | None = None):
         self.cfg = cfg
+        self.device = torch.device(device)
         parts = build.build_components(cfg, seed)
         self.tokenizer = parts["tokenizer"]
         self.text_encoder = text_encoder if text_encoder is not None else parts["text_encoder"]
@@ -61,6 +62,10 @@ class Trainer:
         self.denoiser, self.scheduler = parts["denoiser"], parts["scheduler"]
         self.vae = vae if vae is not None else parts["vae"]
         self.vae.requires_grad_(False).eval()
+        if init:
+            self.init_from(Path(init))
+        for module in (self.denoiser, self.text_encoder, self.vae):
+            module.to(self.device)
         self.pixart = cfg["denoiser"] == "pixart"
         self.cfg_drop, self.snr_gamma, self.ema_decay, self.fg_weight = cfg_drop, snr_gamma, ema_decay, fg_weight
         self.high_noise = high_noise  # share of timesteps drawn from the noisier half instead of all
@@ -71,12 +76,28 @@ class Trainer:
         self.opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))
         self.v_pred = self.scheduler.config.prediction_type == "v_prediction"
         self.ema = [p.detach().clone() for p in self.params]
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.float().to(self.device)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.object_scale = float(cfg.get("object_scale", 1.0))  # training renders' object sizes (data.render_pair)
         self.kinds = cfg.get("kinds") or KINDS  # the mix of scene kinds it trains on (data.sample_spec)
         self.step = 0
+
+    def init_from(self, folder: Path) -> None:
+        """Start the denoiser and text encoder from a saved pipeline of the same config (e.g. the
+        shipped ``bench/world/base_model``): a warm start with a fresh optimiser and schedule."""
+        from safetensors.torch import load_file
+
+        sub = "transformer" if self.cfg["denoiser"] == "pixart" else "unet"
+        for module, part in ((self.denoiser, sub), (self.text_encoder, "text_encoder")):
+            files = sorted((folder / part).glob("*.safetensors"))
+            if not files:
+                raise SystemExit(f"--init {folder}: no {part}/*.safetensors there")
+            state = {k: v.float() for f in files for k, v in load_file(f).items()}
+            try:
+                module.load_state_dict(state)
+            except RuntimeError as e:
+                raise SystemExit(f"--init {folder}/{part}: weights do not fit this config ({e})") from None
 
     # -- data -> latents ----------------------------------------------------------------------
     @torch.no_grad()
@@ -95,16 +116,20 @@ class Trainer:
         """Diffusion loss on a batch; ``mask`` (B, 1, H, W) marks object pixels, whose latent
         positions weigh ``1 + fg_weight`` (objects cover 2-10% of a world image, so without it
         the caption-dependent pixels are a sliver of the loss)."""
-        latents = self.to_latents(x)
+        latents = self.to_latents(x.to(self.device, non_blocking=True))
         b = latents.shape[0]
         drop = torch.rand(b, generator=self.gen) < self.cfg_drop
         prompts = ["" if d else p for p, d in zip(prompts, drop.tolist(), strict=True)]
-        noise = torch.randn(latents.shape, generator=self.gen)
+        # random draws come from the CPU generator on any device: the same stream everywhere
+        noise = torch.randn(latents.shape, generator=self.gen).to(self.device)
         n_t = self.scheduler.config.num_train_timesteps
         t = torch.randint(0, n_t, (b,), generator=self.gen)
         if self.high_noise:  # the noisy half decides what the image holds and where
             high = torch.rand(b, generator=self.gen) < self.high_noise
             t = torch.where(high, torch.randint(n_t // 2, n_t, (b,), generator=self.gen), t)
+        t = t.to(self.device)
+        if mask is not None:
+            mask = mask.to(self.device)
         noisy = self.scheduler.add_noise(latents, noise, t)
         pred = self.predict(noisy, t, prompts)
         sq = F.mse_loss(pred, self.target(latents, noise, t), reduction="none")
@@ -131,9 +156,11 @@ class Trainer:
             return a.sqrt() * noisy - (1 - a).sqrt() * pred
         return (noisy - (1 - a).sqrt() * pred) / a.sqrt()
 
-    def train_step(self, batch_size: int, lr: float | None = None) -> float:
-        prompts, x, mask = sample_batch(self.rng, batch_size, with_masks=True, object_scale=self.object_scale,
-                                        kinds=self.kinds)
+    def train_step(self, batch_size: int, lr: float | None = None, batch: tuple | None = None) -> float:
+        """One optimisation step on ``batch`` (prompts, images, masks), or on a fresh batch drawn
+        from this trainer's own random stream."""
+        prompts, x, mask = batch or sample_batch(self.rng, batch_size, with_masks=True,
+                                                 object_scale=self.object_scale, kinds=self.kinds)
         if lr is not None:
             for g in self.opt.param_groups:
                 g["lr"] = lr * g["lr_mult"]
@@ -158,10 +185,10 @@ class Trainer:
         rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
         prompts, x, mask = sample_batch(rng, n, with_masks=True, object_scale=self.object_scale)
         sf = self.vae.config.scaling_factor
-        latents = self.vae.encode(x).latent_dist.mode() * sf
-        fg = F.adaptive_max_pool2d(mask, latents.shape[-2:]).expand_as(latents).bool()
-        noise = torch.randn(latents.shape, generator=gen)
-        t = torch.linspace(300, 800, n).long()
+        latents = self.vae.encode(x.to(self.device)).latent_dist.mode() * sf
+        fg = F.adaptive_max_pool2d(mask.to(self.device), latents.shape[-2:]).expand_as(latents).bool()
+        noise = torch.randn(latents.shape, generator=gen).to(self.device)
+        t = torch.linspace(300, 800, n).long().to(self.device)
         noisy = self.scheduler.add_noise(latents, noise, t)
         self.denoiser.eval()
         self.text_encoder.eval()
@@ -196,7 +223,7 @@ class Trainer:
         (out / "world_model_config.json").write_text(json.dumps(self.cfg, indent=1) + "\n")
 
     def resume(self, out: Path) -> None:
-        st = torch.load(out / "train_state.pt", weights_only=False)
+        st = torch.load(out / "train_state.pt", weights_only=False, map_location=self.device)
         with torch.no_grad():
             for p, v in zip(self.params, st["params"], strict=True):
                 p.copy_(v)
@@ -276,13 +303,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--text-lr-mult", type=float, default=1.0, help="text-encoder learning rate / --lr; 0 freezes it")
     ap.add_argument("--high-noise", type=float, default=0.0,
                     help="share of timesteps drawn from the noisier half (t >= T/2) instead of all of [0, T)")
-    ap.add_argument("--object-scale", type=float, default=1.0,
+    ap.add_argument("--object-scale", type=float, default=None,
                     help="draw the training renders' objects this much larger (box width at most half the "
-                         "canvas): they weigh more in the loss and span more latent pixels")
+                         "canvas): they weigh more in the loss and span more latent pixels (default 1, or "
+                         "the --init model's)")
     ap.add_argument("--kinds", default="",
                     help="mix of training scenes, e.g. single=0.55,count=0.1,pair=0.2,relation=0.15 (default "
                          + ",".join(f"{k}={v}" for k, v in KINDS.items()) + "); saved in the config")
     ap.add_argument("--text-encoder", help="start the text encoder from this CLIP (e.g. bench/world/clip_model)")
+    ap.add_argument("--init", help="start from this saved pipeline (e.g. bench/world/base_model) with its own "
+                                   "config (--config is then ignored), a fresh optimiser and schedule")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="render batches in this many worker processes (0 = in the training process, "
+                         "the stream the CPU runs on the model card used)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=500)
@@ -303,37 +337,54 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     from accelerate import Accelerator
 
-    acc = Accelerator(cpu=True)
-    cfg = build.get_config(args.config, **json.loads(args.override))
-    cfg["object_scale"] = args.object_scale  # saved with the model, so its fine-tuning can draw alike
+    acc = Accelerator(cpu=args.device == "cpu")
+    if args.device != "cpu":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
+    if args.init:
+        saved_cfg = Path(args.init) / "world_model_config.json"
+        if not saved_cfg.exists():
+            raise SystemExit(f"--init {args.init}: no world_model_config.json (a folder train.py saved)")
+        cfg = json.loads(saved_cfg.read_text())
+    else:
+        cfg = build.get_config(args.config, **json.loads(args.override))
+    if args.object_scale is not None or "object_scale" not in cfg:
+        # saved with the model, so its fine-tuning can draw alike
+        cfg["object_scale"] = args.object_scale if args.object_scale is not None else 1.0
     if kinds:
         cfg["kinds"] = kinds
     vae = load_vae(args.vae, cfg)
     if vae is None:
         print("WARNING: no --vae; using an untrained VAE (only useful for timing)")
     tr = Trainer(cfg, vae, args.lr, args.cfg_drop, args.snr_gamma, args.ema, args.seed, args.text_lr_mult,
-                 args.fg_weight, load_text_encoder(args.text_encoder), args.high_noise)
+                 args.fg_weight, load_text_encoder(args.text_encoder), args.high_noise, args.device, args.init)
     out = Path(args.out)
     if args.resume and (out / "train_state.pt").exists():
         tr.resume(out)
         print(f"resumed at step {tr.step}")
     tr.denoiser, tr.text_encoder, tr.opt = acc.prepare(tr.denoiser, tr.text_encoder, tr.opt)
     n_den, n_te = build.count_params(tr.denoiser), build.count_params(tr.text_encoder)
-    print(f"config {args.config}: denoiser {n_den/1e6:.2f}M, text encoder {n_te/1e6:.2f}M, "
+    print(f"config {args.init or args.config}: denoiser {n_den/1e6:.2f}M, text encoder {n_te/1e6:.2f}M, "
           f"vae {build.count_params(tr.vae)/1e6:.2f}M params; latent {build.latent_size(cfg)}px")
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "train_log.jsonl", "a")
+    batches = None
+    if args.workers:
+        data = SceneBatches(args.batch, args.seed, tr.step, tr.object_scale, tr.kinds)
+        batches = iter(batch_loader(data, args.workers, pin_memory=args.device != "cpu"))
     t0 = time.time()
     losses: list[float] = []
     busy = 0.0  # seconds spent in training steps since the last log line
     while tr.step < args.steps:
         t_step = time.time()
         tr.fg_weight = fg_weight_at(tr.step, args.fg_weight, fade)
-        loss = tr.train_step(args.batch, lr_at(tr.step, args.lr, args.warmup, args.steps))
+        loss = tr.train_step(args.batch, lr_at(tr.step, args.lr, args.warmup, args.steps),
+                             next(batches) if batches is not None else None)
         busy += time.time() - t_step
         losses.append(loss)
         if tr.step % args.log_every == 0:
-            rec = {"step": tr.step, "loss": float(np.mean(losses)), "lr": tr.opt.param_groups[0]["lr"],
+            rec = {"step": tr.step, "batch": args.batch, "device": args.device, "loss": float(np.mean(losses)),
+                   "lr": tr.opt.param_groups[0]["lr"],
                    "fg_weight": tr.fg_weight, "steps_per_s": len(losses) / busy, "elapsed_min": (time.time() - t0) / 60}
             if args.val_every and tr.step % args.val_every == 0:
                 rec |= tr.text_gap()
