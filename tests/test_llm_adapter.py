@@ -105,10 +105,36 @@ def test_adapted_pipeline_saves_loads_and_generates(models, tmp_path, llm_kind):
     assert a.shape == (1, 64, 64, 3) and float(abs(a - b).max()) < 1e-5
     # a device_map naming one device is honoured (a pipeline passes {"": device}); a strategy is refused
     if llm_kind == "llama":
+        _loads_as_a_candidate_in_a_fresh_process(tmp_path / "adapted")
         one = AdaptedTextEncoder.from_pretrained(tmp_path / "adapted" / "text_encoder", device_map={"": "cpu"})
         assert changed(state(enc), state(one)) == [] and next(one.parameters()).device.type == "cpu"
         with pytest.raises(ValueError, match="device_map must name it.*'balanced'"):
             AdaptedTextEncoder.from_pretrained(tmp_path / "adapted" / "text_encoder", device_map="balanced")
+
+
+def _loads_as_a_candidate_in_a_fresh_process(path):
+    """``gauntlet run --candidate diffusers:<an adapter checkpoint>`` works in a process that never
+    imported the adapter's module (diffusers loads components only from imported modules)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bench.candidates import resolve_candidate; from bench.types import Prompt; "
+            "assert 'trainers.llm_adapter.model' not in sys.modules; "
+            f"c = resolve_candidate('diffusers:{path}:steps=2,batch=1'); "
+            "im = c.generate([(Prompt('p', 'a photo of a red circle', 'colors'), 0)])[0]; "
+            "print(type(c.pipe.text_encoder).__name__, im.size)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0] == "AdaptedTextEncoder", out.stdout
+
+
+def test_only_gauntlets_own_component_modules_are_imported(tmp_path):
+    from bench.candidates.diffusers_pipeline import import_own_components
+
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline",
+                                                           "text_encoder": ["not_gauntlet.evil", "X"]}))
+    import_own_components(str(tmp_path))  # importing it would raise ModuleNotFoundError
+    import_own_components(str(tmp_path / "missing"))  # no model_index: nothing to do
 
 
 def test_check_attached_fails_without_the_adapter(models):

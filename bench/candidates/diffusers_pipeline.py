@@ -19,7 +19,9 @@ weights at a path change, the run stores new images instead of reusing the old m
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +71,7 @@ class DiffusersCandidate:
             diffusers_logging.set_verbosity_error()  # e.g. PixArt's "expected T5EncoderModel" for other encoders
             diffusers_logging.disable_progress_bar()  # gauntlet draws its own bars
             try:
+                import_own_components(self.source)
                 pipe = DiffusionPipeline.from_pretrained(self.source, dtype=dtype)
             except (OSError, ValueError) as e:
                 raise ValueError(f"cannot load diffusers pipeline {self.source!r} for {self.spec!r}: {e}") from e
@@ -150,6 +153,22 @@ def weights_id(source: str) -> str:
         st = f.stat()
         h.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+OWN_PACKAGES = ("bench", "trainers")  # gauntlet's own code, which a trained checkpoint may name
+
+
+def import_own_components(source: str) -> None:
+    """Import the gauntlet modules that a saved pipeline names as component libraries (e.g. the LLM
+    adapter's text encoder, ``trainers.llm_adapter.model``): diffusers loads a component only from a
+    module already imported. Only gauntlet's own packages are imported, never other named code."""
+    index = Path(source) / "model_index.json"
+    if not index.is_file():
+        return
+    for value in json.loads(index.read_text()).values():
+        if isinstance(value, list) and value and isinstance(value[0], str) \
+                and value[0].split(".")[0] in OWN_PACKAGES:
+            importlib.import_module(value[0])
 
 
 @register_candidate_kind("diffusers", "diffusers:<hub id or path>[:steps=30,guidance=7.5,batch=8,"
