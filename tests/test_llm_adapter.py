@@ -56,6 +56,21 @@ def test_adapter_shapes_and_padding():
         LLMAdapter(llm_dim=24, out_dim=32, pooled_dim=16, kind="mlp")
 
 
+def test_source_positions_make_the_adapter_read_token_order():
+    torch.manual_seed(0)
+    h = torch.randn(1, 6, 24)
+    swapped = h[:, [1, 0, 2, 3, 4, 5]]  # the first two LLM tokens change places
+    bag = LLMAdapter(llm_dim=24, out_dim=32, pooled_dim=16, num_queries=7, width=32, heads=4).eval()
+    ordered = LLMAdapter(llm_dim=24, out_dim=32, pooled_dim=16, num_queries=7, width=32, heads=4,
+                         source_positions=True).eval()
+    ordered.load_state_dict(bag.state_dict())  # the positions add no weights
+    with torch.no_grad():
+        # without positions the source is a bag of tokens: the order does not reach the output
+        assert torch.allclose(bag(h)[0], bag(swapped)[0], atol=1e-5)
+        assert not torch.allclose(ordered(h)[0], ordered(swapped)[0], atol=1e-3)
+        assert not torch.allclose(ordered(h)[0], bag(h)[0], atol=1e-3)
+
+
 def test_alignment_loss_is_one_minus_cosine_plus_norm_term():
     pred = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
     target = torch.tensor([[4.0, 3.0], [0.0, 2.0]])
@@ -195,9 +210,9 @@ def test_alignment_learns_the_clip_targets(models, tmp_path):
     """More align steps bring the adapter's output closer to CLIP's on held-out text."""
     from trainers.llm_adapter.stages import clip_targets, encode
 
-    rounds = _loop(models, tmp_path, ["align"], align_steps=60, align_lr=3e-3, align_pairs=400)
+    rounds = _loop(models, tmp_path, ["align"], align_steps=60, align_lr=3e-3, align_pairs=400, align_cosine=True)
     m = json.loads((tmp_path / "w" / "round-001" / "data_manifest.json").read_text())
-    assert m["loss_last"] < 0.5 * m["loss_first"], m
+    assert m["loss_last"] < 0.5 * m["loss_first"] and m["cosine"] and m["source_positions"], m
     pipe, base = load(tmp_path / "w" / "round-001"), load(models["sd"])
     from trainers.llm_adapter.data import world_text_pairs
 

@@ -6,7 +6,9 @@ CLIP text encoder would give, so an unchanged denoiser can read them:
 * ``kind="transformer"`` (the paper's adapter): Linear–GELU–Linear into ``width``, a small
   transformer whose encoder reads the LLM tokens and whose decoder turns ``num_queries``
   learned query tokens into the CLIP-shaped output sequence; the mean of the output tokens
-  through a small MLP gives the pooled vector.
+  through a small MLP gives the pooled vector. ``source_positions`` adds sinusoidal positions
+  to the LLM tokens: a transformer without them reads its source as a bag of tokens, and an
+  LLM with rotary positions leaves no absolute position in its hidden states.
 * ``kind="geglu"`` (LaVi-Bridge's lighter variant): LayerNorm–GEGLU feed-forward–LayerNorm–
   GEGLU feed-forward on every LLM token; the output keeps the LLM's length (no alignment
   stage: it is trained end to end).
@@ -43,12 +45,23 @@ class GEGLU(nn.Module):
         return self.out(h * nn.functional.gelu(gate))
 
 
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """The transformer's fixed position code, (length, dim): sin and cos at geometric frequencies."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    out = torch.zeros(length, dim)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return out
+
+
 class LLMAdapter(ModelMixin, ConfigMixin):
     """LLM hidden states (B, L, llm_dim) → (sequence (B, Q, out_dim), pooled (B, pooled_dim))."""
 
     @register_to_config
     def __init__(self, llm_dim: int, out_dim: int, pooled_dim: int, num_queries: int = 77, width: int = 256,
-                 encoder_layers: int = 2, decoder_layers: int = 2, heads: int = 4, kind: str = "transformer") -> None:
+                 encoder_layers: int = 2, decoder_layers: int = 2, heads: int = 4, kind: str = "transformer",
+                 source_positions: bool = False) -> None:
         super().__init__()
         if kind not in ADAPTER_KINDS:
             raise ValueError(f"adapter kind {kind!r}: expected one of {', '.join(ADAPTER_KINDS)}")
@@ -72,6 +85,8 @@ class LLMAdapter(ModelMixin, ConfigMixin):
         pad = None if mask is None else ~mask.bool()
         if self.config.kind == "transformer":
             src = self.proj_in(hidden)
+            if self.config.source_positions:
+                src = src + sinusoidal_positions(src.shape[1], src.shape[2]).to(src)
             tgt = self.queries.unsqueeze(0).expand(hidden.shape[0], -1, -1)
             seq = self.proj_out(self.transformer(src, tgt, src_key_padding_mask=pad, memory_key_padding_mask=pad))
             pooled_in = seq.mean(dim=1)

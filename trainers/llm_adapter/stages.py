@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers.optimization import get_cosine_schedule_with_warmup
 
 from bench.types import Prompt
 from trainers.finetune import cycle, denoiser_of, finetune
@@ -56,9 +57,11 @@ def encode(encoder: AdaptedTextEncoder, tok, texts: list[str]) -> tuple[torch.Te
 
 def align(encoder: AdaptedTextEncoder, tok, clip, clip_tok, pairs: Sequence[tuple[str, str]],  # noqa: ANN001
           steps: int, batch: int = 32, lr: float = 1e-4, seed: int = 0, norm_weight: float = NORM_WEIGHT,
-          layer: int = -1, clip_mask: bool = False, log: Callable[[str], None] | None = None) -> list[float]:
+          layer: int = -1, clip_mask: bool = False, cosine: bool = False,
+          log: Callable[[str], None] | None = None) -> list[float]:
     """Stage 1: train only ``encoder.adapter`` so that ``encoder(text)`` matches ``clip(target)``
-    for every (text, target) pair; return the losses."""
+    for every (text, target) pair; return the losses. ``cosine``: the learning rate warms up over
+    the first 5% of the steps, then decays to zero along a cosine (else it stays at ``lr``)."""
     if encoder.adapter.config.kind != "transformer":
         raise ValueError("stage 1 (align) needs the transformer adapter: the geglu adapter's output follows the "
                          "LLM's tokens, not CLIP's positions; train it from stage 2 (end2end)")
@@ -68,6 +71,7 @@ def align(encoder: AdaptedTextEncoder, tok, clip, clip_tok, pairs: Sequence[tupl
     torch.manual_seed(seed)
     params = list(encoder.adapter.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = get_cosine_schedule_with_warmup(opt, max(1, steps // 20), steps) if cosine else None
     encoder.train()
     clip.eval()
     # short and long texts go through in separate parts of each batch, so that a few long
@@ -87,6 +91,8 @@ def align(encoder: AdaptedTextEncoder, tok, clip, clip_tok, pairs: Sequence[tupl
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if sched is not None:
+            sched.step()
         losses.append(loss.item())
         if log and (step % max(1, steps // 10) == 0 or step == steps):
             log(f"align step {step}/{steps}: loss {np.mean(losses[-max(1, steps // 10):]):.4f}")

@@ -45,6 +45,7 @@ class Options:
     encoder_layers: int = 2
     decoder_layers: int = 2
     heads: int = 4
+    source_positions: bool = True  # sinusoidal positions on the LLM tokens (transformer adapter)
     languages: list[str] = field(default_factory=lambda: ["en", "fr"])
     long_p: float = 0.3
     text_pairs: str = ""  # JSONL {"text", "target"}; "" = world scenes
@@ -52,6 +53,7 @@ class Options:
     align_steps: int = 1000
     align_batch: int = 64
     align_lr: float = 3e-4
+    align_cosine: bool = False  # warm-up, then cosine decay of the align stage's learning rate
     norm_weight: float = stages.NORM_WEIGHT
     clip_layer: int = -1
     clip_from: str = ""  # the pipeline holding the CLIP text encoder; default: the start checkpoint
@@ -110,7 +112,7 @@ def build_encoder(opts: Options, clip, clip_tok) -> tuple[AdaptedTextEncoder, An
     adapter = LLMAdapter(llm_dim=llm.config.hidden_size, out_dim=clip.config.hidden_size,
                          pooled_dim=clip.config.hidden_size, num_queries=clip_tok.model_max_length,
                          width=opts.width, encoder_layers=opts.encoder_layers, decoder_layers=opts.decoder_layers,
-                         heads=opts.heads, kind=opts.adapter)
+                         heads=opts.heads, kind=opts.adapter, source_positions=opts.source_positions)
     return AdaptedTextEncoder.around(llm, adapter), tok
 
 
@@ -135,14 +137,15 @@ def _align_round(ctx: RoundContext, opts: Options, device: str) -> dict[str, Any
     clip_mask = bool(getattr(clip.config, "use_attention_mask", False))
     losses = stages.align(encoder, tok, clip, clip_tok, pairs, opts.align_steps, opts.align_batch, opts.align_lr,
                           stable_seed("adapter-align", opts.seed, ctx.index) % 2**31, opts.norm_weight,
-                          opts.clip_layer, clip_mask, log=print)
+                          opts.clip_layer, clip_mask, opts.align_cosine, log=print)
     pipe = with_text_encoder(clip_pipe if start_is_clip else start, encoder, tok)
     check_attached(pipe)
     pipe.save_pretrained(ctx.out)
     return {"trainer": "llm-adapter", "stage": "align", "llm": opts.llm, "adapter": opts.adapter,
             "clip_from": clip_from, "text_pairs": opts.text_pairs or "world", "languages": opts.languages,
             "long_p": opts.long_p, "pairs": len(pairs), "data_size": opts.align_steps * opts.align_batch,
-            "steps": opts.align_steps, "batch_size": opts.align_batch, "lr": opts.align_lr,
+            "steps": opts.align_steps, "batch_size": opts.align_batch, "lr": opts.align_lr, "cosine": opts.align_cosine,
+            "source_positions": opts.source_positions,
             "loss_first": losses[0], "loss_last": losses[-1]}
 
 
