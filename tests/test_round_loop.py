@@ -144,3 +144,29 @@ def test_shipped_configs_parse(name, options):
     cfg = load_config(Path(__file__).parents[1] / "trainers" / "configs" / f"{name}.toml")
     opts = importlib.import_module(options).Options.from_dict(cfg.options)
     assert cfg.rounds >= 1 and cfg.suites and opts.seed == 0
+
+
+def test_round_seconds_count_training_once(tiny_sd, tmp_path, monkeypatch):
+    """A round's seconds are its training plus its scoring and gate, on a clock that only the two move."""
+    import trainers.loop as loop
+
+    now = [1000.0]
+    monkeypatch.setattr(loop, "time", type("Clock", (), {"time": staticmethod(lambda: now[0])}))
+
+    def train_100s(ctx):
+        manifest = train_round(ctx)
+        now[0] += 100
+        return manifest
+
+    score = loop.RoundLoop._score
+
+    def score_10s(self, checkpoint):
+        now[0] += 10
+        return score(self, checkpoint)
+
+    monkeypatch.setattr(loop.RoundLoop, "_score", score_10s)
+    cfg = LoopConfig(init=str(tiny_sd), work_dir=tmp_path / "w", rounds=1, suites=["geneval-world"],
+                     images_per_prompt=1, limit=1, candidate_options="steps=2", options={"steps": 1, "batch_size": 2})
+    RoundLoop(cfg, train_100s, log=lambda m: None).run()
+    with sqlite3.connect(cfg.work_dir / "loop.sqlite") as con:
+        assert con.execute("SELECT train_seconds, seconds FROM rounds WHERE idx=1").fetchone() == (100.0, 110.0)

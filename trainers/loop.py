@@ -169,6 +169,7 @@ class RoundLoop:
                 self.db.execute("INSERT OR REPLACE INTO rounds (idx, status, parent, checkpoint, data_size, "
                                 "train_seconds) VALUES (?, 'trained', ?, ?, ?, ?)",
                                 (idx, parent, str(out), int(manifest.get("data_size", 0)), time.time() - t0))
+            t0 = time.time()  # train_seconds holds the training: count what follows from here
             status = "trained"
         if status == "trained":
             self.log(f"round {idx}: scoring {out}")
