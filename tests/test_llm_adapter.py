@@ -181,13 +181,14 @@ def _loop(models, tmp_path, plan, **extra):
 
 
 def test_three_stages_train_what_they_should(models, tmp_path):
-    rounds = _loop(models, tmp_path, ["align", "end2end", "curated"])
+    rounds = _loop(models, tmp_path, ["align", "end2end", "curated"], curated_lr=5e-4)
     assert [r["decision"] for r in rounds] == ["promote"] * 3
     w = tmp_path / "w"
     manifests = [json.loads((w / f"round-{i:03d}" / "data_manifest.json").read_text()) for i in (1, 2, 3)]
     assert [m["stage"] for m in manifests] == ["align", "end2end", "curated"]
     assert manifests[0]["clip_from"] == str(models["sd"]) and manifests[2]["generated"] == 4
     assert manifests[2]["kept"] == manifests[2]["data_size"] == 4  # curate_keep 0 keeps every sample
+    assert (manifests[1]["lr"], manifests[2]["lr"]) == (1e-3, 5e-4)  # curated_lr: the curated stage's own
     from trainers.llm_adapter.model import load_llm
 
     base, llm0 = load(models["sd"]), state(load_llm(str(models["llama"])))

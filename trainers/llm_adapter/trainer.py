@@ -67,6 +67,7 @@ class Options:
     curate_images: int = 2
     curate_keep: float = 1.0  # keep samples scoring at least this (GenEval: correct)
     curated_steps: int = 100
+    curated_lr: float = 0.0  # the curated stage's learning rate; 0: the same as ``lr``
     gen_steps: int = 20
     guidance: float = 1.5
     seed: int = 0
@@ -193,13 +194,14 @@ def _finetune_round(ctx: RoundContext, opts: Options, stage: str, device: str) -
                              f"the {opts.curate_suite} judges; nothing to fine-tune on")
         steps, size = opts.curated_steps, len(kept)
         batches = data.cycle_batches(kept, steps, opts.batch_size, seed)
-    losses = stages.end_to_end(pipe, batches, opts.lr, seed, log_every=max(1, steps // 10), fg_weight=opts.fg_weight)
+    lr = opts.curated_lr if stage == "curated" and opts.curated_lr > 0 else opts.lr
+    losses = stages.end_to_end(pipe, batches, lr, seed, log_every=max(1, steps // 10), fg_weight=opts.fg_weight)
     check_attached(pipe)
     pipe.save_pretrained(ctx.out)
     start = _manifest(ctx.start)
     return {"trainer": "llm-adapter", "stage": stage, "llm": start.get("llm", opts.llm),
             "clip_from": start.get("clip_from", ctx.start), "languages": opts.languages, "long_p": opts.long_p,
-            "data_size": size, "steps": steps, "batch_size": opts.batch_size, "lr": opts.lr,
+            "data_size": size, "steps": steps, "batch_size": opts.batch_size, "lr": lr,
             "loss_first": losses[0], "loss_last": losses[-1], **extra}
 
 
