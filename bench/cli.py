@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("trainer", help="trainer name (see `gauntlet trainers`)")
     t.add_argument("--config", type=Path, required=True, metavar="FILE", help="loop config (TOML)")
     t.add_argument("--rounds", type=int, help="override the config's number of rounds")
+    t.add_argument("--threads", type=int, metavar="N", help="torch CPU threads for training and scoring (default: "
+                   "torch's own; on a CPU whose threads share cores, 1 can be the fastest)")
     g = sub.add_parser("gate", help="decide a run against gate rules (exit 0 pass, 1 fail, 3 inconclusive)")
     g.add_argument("--run", type=Path, required=True, metavar="DIR", help="a run folder (with manifest.json)")
     g.add_argument("--baseline", type=Path, metavar="DIR", help="the run that max_drop rules compare against")
@@ -215,6 +217,12 @@ def _train(args: argparse.Namespace) -> int:
 
     train_round = resolve_trainer(args.trainer)
     cfg = load_config(args.config)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, not {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.rounds is not None:
         cfg.rounds = args.rounds
     progress = Progress()

@@ -170,3 +170,29 @@ def test_round_seconds_count_training_once(tiny_sd, tmp_path, monkeypatch):
     RoundLoop(cfg, train_100s, log=lambda m: None).run()
     with sqlite3.connect(cfg.work_dir / "loop.sqlite") as con:
         assert con.execute("SELECT train_seconds, seconds FROM rounds WHERE idx=1").fetchone() == (100.0, 110.0)
+
+
+def test_train_threads_option(tiny_sd, tmp_path, monkeypatch):
+    """`gauntlet train --threads N` sets torch's CPU threads before the rounds run; 0 is an error."""
+    import torch
+
+    import trainers
+    from bench.cli import main
+
+    seen = []
+
+    def recording(ctx):
+        seen.append(torch.get_num_threads())
+        return train_round(ctx)
+
+    monkeypatch.setattr(trainers, "resolve_trainer", lambda name: recording)
+    cfg = write_config(tmp_path / "c.toml", tiny_sd, tmp_path / "w", 1.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that 1 is a change wherever the test runs
+    try:
+        assert main(["train", "continue", "--config", str(cfg), "--rounds", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+    assert main(["train", "continue", "--config", str(cfg), "--threads", "0"]) == 2
+    assert len(seen) == 1  # refused before any round
