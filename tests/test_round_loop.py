@@ -133,6 +133,30 @@ def test_gate_against_the_initial_checkpoint_too(tiny_sd, tmp_path, monkeypatch)
         load_config(path)
 
 
+def test_round_gates_apply_to_their_rounds_only(tiny_sd, tmp_path):
+    """[[gate.round]] rules judge the rounds they name (here round 2, against round 1), no others."""
+    path = write_config(tmp_path / "c.toml", tiny_sd, tmp_path / "w", 1.0)
+    path.write_text(path.read_text().replace("[gate]\nmax_drop = 1.0\n", """[gate]
+[[gate.round]]
+rounds = [2]
+against = "promoted"
+[[gate.round.rule]]
+suite = "geneval-world"
+min = 1.01
+max_drop = 1.0
+"""))
+    cfg = load_config(path)
+    cfg.limit, cfg.candidate_options, cfg.images_per_prompt = 1, "steps=2", 1
+    assert not cfg.gate.rules and cfg.round_gates[0].rounds == (2,) and cfg.round_gates[0].against == ("promoted",)
+    rounds = RoundLoop(cfg, train_round, log=lambda m: None).run()
+    assert [(r["decision"], r["reason"]) for r in rounds][0] == ("promote", "no gate rules")
+    assert rounds[1]["decision"] == "reject" and "below min 1.01" in rounds[1]["reason"]
+    assert rounds[1]["parent"] == str(tmp_path / "w" / "round-001")
+    path.write_text(path.read_text().replace("rounds = [2]", "rounds = []"))
+    with pytest.raises(ValueError, match=r"\[\[gate.round\]\] 1: rounds must be a list of round numbers"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("name, options", [("edgen-world", "trainers.edgen.options"),
                                            ("selma-world", "trainers.selma.trainer"),
                                            ("llm-adapter-world", "trainers.llm_adapter.trainer")])

@@ -4,8 +4,10 @@ Each round: start from the last promoted checkpoint, let the trainer train one r
 the checkpoint (atomically: a temporary folder renamed into place), score it with the
 configured suites through the normal runner, gate it against the last promoted round (and, with
 ``[gate] against = ["promoted", "initial"]``, also against the initial checkpoint), then
-promote it or roll it back. Every step's outcome is committed to the loop's store before the
-next step starts, so a loop killed anywhere resumes at the first unfinished step.
+promote it or roll it back. ``[[gate.round]]`` tables add rules for some rounds only, each with
+its own ``against`` (a stage that may cost a little, then stages that must not). Every step's
+outcome is committed to the loop's store before the next step starts, so a loop killed
+anywhere resumes at the first unfinished step.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def trainer_options(cls: type[OptionsT], raw: dict[str, Any], trainer: str) -> O
     return cls(**raw)
 
 
+@dataclass(frozen=True)
+class RoundGate:
+    """Rules that apply to some rounds only (``[[gate.round]]``), against their own checkpoints."""
+
+    rounds: tuple[int, ...]
+    against: tuple[str, ...]
+    spec: GateSpec
+
+
 @dataclass
 class LoopConfig:
     init: str
@@ -72,6 +83,7 @@ class LoopConfig:
     # which checkpoints each round is gated against: the last promoted round, the initial
     # checkpoint, or both (so that small drops within the margin cannot add up round after round)
     gate_against: tuple[str, ...] = ("promoted",)
+    round_gates: tuple[RoundGate, ...] = ()
 
 
 class RoundLoop:
@@ -112,17 +124,22 @@ class RoundLoop:
                       limit=self.cfg.limit)
         return outcome.results
 
-    def _decide(self, checkpoint: str) -> tuple[str, str]:
+    def _decide(self, idx: int, checkpoint: str) -> tuple[str, str]:
         """Gate the new checkpoint's run against the last promoted one's (and/or the initial
-        checkpoint's, as ``gate_against`` says): promote only if every rule passes against each."""
-        if not self.cfg.gate.rules:
+        checkpoint's, as ``gate_against`` says), with the ``[[gate.round]]`` rules for round ``idx``
+        against theirs: promote only if every rule passes against each."""
+        checks = [(self.cfg.gate, self.cfg.gate_against)] if self.cfg.gate.rules else []
+        checks += [(g.spec, g.against) for g in self.cfg.round_gates if idx in g.rounds]
+        if not checks:
             return "promote", "no gate rules"
         refs = {"promoted": self._get("promoted", self.cfg.init), "initial": self.cfg.init}
+        several = len({a for _, against in checks for a in against}) > 1
         failed = []
-        for against in dict.fromkeys(self.cfg.gate_against):
-            report = gate(self._run_dir(checkpoint), self.cfg.gate, self._run_dir(refs[against]))
-            prefix = f"vs {against}: " if len(self.cfg.gate_against) > 1 else ""
-            failed += [f"{prefix}{r.rule} {r.decision}: {r.reason}" for r in report.results if r.decision != "pass"]
+        for spec, against in checks:
+            for ref in dict.fromkeys(against):
+                report = gate(self._run_dir(checkpoint), spec, self._run_dir(refs[ref]))
+                prefix = f"vs {ref}: " if several else ""
+                failed += [f"{prefix}{r.rule} {r.decision}: {r.reason}" for r in report.results if r.decision != "pass"]
         return ("promote", "all rules pass") if not failed else ("reject", "; ".join(failed))
 
     def _baseline(self) -> dict[str, SuiteResult]:
@@ -180,7 +197,7 @@ class RoundLoop:
             status = "scored"
         if status == "scored":
             row = self.db.execute("SELECT scores, train_seconds FROM rounds WHERE idx=?", (idx,)).fetchone()
-            decision, reason = self._decide(str(out))
+            decision, reason = self._decide(idx, str(out))
             with self.db:
                 self.db.execute("UPDATE rounds SET status='decided', decision=?, reason=?, seconds=? WHERE idx=?",
                                 (decision, reason, (row[1] or 0) + time.time() - t0, idx))
@@ -210,7 +227,8 @@ def load_config(path: Path) -> LoopConfig:
         init=resolve_checkpoint(raw["init"]), work_dir=Path(raw["work_dir"]), rounds=int(raw["rounds"]),
         suites=suites, images_per_prompt=int(raw.get("images_per_prompt", 2)), limit=raw.get("limit"),
         candidate_options=raw.get("candidate_options", ""), gate=gate_spec(raw.get("gate", {}), suites, path),
-        options=dict(raw.get("options", {})), gate_against=gate_against(raw.get("gate", {}), path))
+        options=dict(raw.get("options", {})), gate_against=gate_against(raw.get("gate", {}), path),
+        round_gates=round_gates(raw.get("gate", {}), suites, path))
 
 
 GATE_AGAINST = ("promoted", "initial")
@@ -229,7 +247,7 @@ def gate_against(table: dict[str, Any], where: Path) -> tuple[str, ...]:
 def gate_spec(table: dict[str, Any], suites: list[str], where: Path) -> GateSpec:
     """The ``[gate]`` table: ``[[gate.rule]]`` rules as in a rules file, and two shorthands,
     ``max_drop`` (on every suite's overall) and ``min_overall = {suite = floor}``."""
-    unknown = set(table) - {"rule", "max_drop", "min_overall", "confidence", "against"}
+    unknown = set(table) - {"rule", "max_drop", "min_overall", "confidence", "against", "round"}
     if unknown:
         raise ValueError(f"{where}: unknown key(s) in [gate]: {', '.join(sorted(unknown))}")
     rules: dict[str, dict[str, Any]] = {}
@@ -245,6 +263,25 @@ def gate_spec(table: dict[str, Any], suites: list[str], where: Path) -> GateSpec
     if not listed:
         return GateSpec(())
     return parse_rules({"confidence": table.get("confidence", CONFIDENCE), "rule": listed}, f"{where} [gate]")
+
+
+def round_gates(table: dict[str, Any], suites: list[str], where: Path) -> tuple[RoundGate, ...]:
+    """``[[gate.round]]`` tables: ``rounds = [..]``, ``against`` (default "promoted") and
+    ``[[gate.round.rule]]`` rules (or the ``max_drop`` / ``min_overall`` shorthands)."""
+    out = []
+    for i, raw in enumerate(table.get("round", [])):
+        at = Path(f"{where} [[gate.round]] {i + 1}")
+        unknown = set(raw) - {"rounds", "rule", "max_drop", "min_overall", "confidence", "against"}
+        if unknown:
+            raise ValueError(f"{at}: unknown key(s) {', '.join(sorted(unknown))}")
+        rounds = raw.get("rounds")
+        if not isinstance(rounds, list) or not rounds or not all(isinstance(r, int) and r >= 1 for r in rounds):
+            raise ValueError(f"{at}: rounds must be a list of round numbers (1, 2, ...), not {rounds!r}")
+        spec = gate_spec({k: v for k, v in raw.items() if k not in ("rounds", "against")}, suites, at)
+        if not spec.rules:
+            raise ValueError(f"{at}: no rules")
+        out.append(RoundGate(tuple(rounds), gate_against(raw, at), spec))
+    return tuple(out)
 
 
 def resolve_checkpoint(ref: str) -> str:

@@ -7,8 +7,9 @@ CLIP text encoder would give, so an unchanged denoiser can read them:
   transformer whose encoder reads the LLM tokens and whose decoder turns ``num_queries``
   learned query tokens into the CLIP-shaped output sequence; the mean of the output tokens
   through a small MLP gives the pooled vector. ``source_positions`` adds sinusoidal positions
-  to the LLM tokens: a transformer without them reads its source as a bag of tokens, and an
-  LLM with rotary positions leaves no absolute position in its hidden states.
+  (diffusers' 1-D sin-cos code) to the LLM tokens: a transformer without them reads its source
+  as a bag of tokens, and an LLM with rotary positions leaves no absolute position in its
+  hidden states.
 * ``kind="geglu"`` (LaVi-Bridge's lighter variant): LayerNorm–GEGLU feed-forward–LayerNorm–
   GEGLU feed-forward on every LLM token; the output keeps the LLM's length (no alignment
   stage: it is trained end to end).
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 from diffusers import ModelMixin  # noqa: F401  (diffusers looks up ModelMixin here to pick the loader)
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import get_1d_sincos_pos_embed_from_grid
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
@@ -45,16 +47,6 @@ class GEGLU(nn.Module):
         return self.out(h * nn.functional.gelu(gate))
 
 
-def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    """The transformer's fixed position code, (length, dim): sin and cos at geometric frequencies."""
-    pos = torch.arange(length, dtype=torch.float32)[:, None]
-    freq = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-    out = torch.zeros(length, dim)
-    out[:, 0::2] = torch.sin(pos * freq)
-    out[:, 1::2] = torch.cos(pos * freq[: dim // 2])
-    return out
-
-
 class LLMAdapter(ModelMixin, ConfigMixin):
     """LLM hidden states (B, L, llm_dim) → (sequence (B, Q, out_dim), pooled (B, pooled_dim))."""
 
@@ -65,6 +57,8 @@ class LLMAdapter(ModelMixin, ConfigMixin):
         super().__init__()
         if kind not in ADAPTER_KINDS:
             raise ValueError(f"adapter kind {kind!r}: expected one of {', '.join(ADAPTER_KINDS)}")
+        if kind == "transformer" and source_positions and width % 2:
+            raise ValueError(f"source_positions need an even adapter width (sin and cos halves), got width={width}")
         if kind == "transformer":
             self.proj_in = nn.Sequential(nn.Linear(llm_dim, width), nn.GELU(), nn.Linear(width, width))
             layer = dict(d_model=width, nhead=heads, dim_feedforward=4 * width, dropout=0.0, batch_first=True,
@@ -86,7 +80,8 @@ class LLMAdapter(ModelMixin, ConfigMixin):
         if self.config.kind == "transformer":
             src = self.proj_in(hidden)
             if self.config.source_positions:
-                src = src + sinusoidal_positions(src.shape[1], src.shape[2]).to(src)
+                pos = torch.arange(src.shape[1], device=src.device, dtype=torch.float32)
+                src = src + get_1d_sincos_pos_embed_from_grid(src.shape[2], pos).to(src)
             tgt = self.queries.unsqueeze(0).expand(hidden.shape[0], -1, -1)
             seq = self.proj_out(self.transformer(src, tgt, src_key_padding_mask=pad, memory_key_padding_mask=pad))
             pooled_in = seq.mean(dim=1)
