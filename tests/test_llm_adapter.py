@@ -167,6 +167,26 @@ def test_check_attached_fails_without_the_adapter(models):
         check_attached(pipe)
 
 
+def test_mixed_batches_put_the_curated_share_first():
+    """curated_share: each batch starts with that share of the curated pairs, the rest fresh renders."""
+    from trainers.llm_adapter.data import mixed_batches
+
+    pairs = [(f"kept {i}", torch.full((3, 32, 32), float(i) / 10)) for i in range(3)]
+    batches = list(mixed_batches(pairs, steps=3, batch_size=8, share=0.25, seed=0, languages=["en"], long_p=0.0))
+    assert len(batches) == 3
+    seen = set()
+    for texts, images, masks in batches:
+        assert images.shape == (8, 3, 32, 32) and masks.shape == (8, 1, 32, 32) and len(texts) == 8
+        assert all(t.startswith("kept ") for t in texts[:2]) and not any(t.startswith("kept ") for t in texts[2:])
+        assert masks[:2].sum() == 0 and all(m.sum() > 0 for m in masks[2:])  # renders bring their objects' masks
+        seen.update(texts[2:])
+    assert len(seen) > 6  # fresh scenes every step, not a fixed set
+    with pytest.raises(ValueError, match="curated_share must be in"):
+        from trainers.llm_adapter.trainer import Options
+
+        Options.from_dict({"curated_share": 0.0})
+
+
 def _loop(models, tmp_path, plan, **extra):
     from trainers import resolve_trainer
     from trainers.loop import LoopConfig, RoundLoop
@@ -181,7 +201,7 @@ def _loop(models, tmp_path, plan, **extra):
 
 
 def test_three_stages_train_what_they_should(models, tmp_path):
-    rounds = _loop(models, tmp_path, ["align", "end2end", "curated"], curated_lr=5e-4)
+    rounds = _loop(models, tmp_path, ["align", "end2end", "curated"], curated_lr=5e-4, curated_share=0.5)
     assert [r["decision"] for r in rounds] == ["promote"] * 3
     w = tmp_path / "w"
     manifests = [json.loads((w / f"round-{i:03d}" / "data_manifest.json").read_text()) for i in (1, 2, 3)]
@@ -189,6 +209,7 @@ def test_three_stages_train_what_they_should(models, tmp_path):
     assert manifests[0]["clip_from"] == str(models["sd"]) and manifests[2]["generated"] == 4
     assert manifests[2]["kept"] == manifests[2]["data_size"] == 4  # curate_keep 0 keeps every sample
     assert (manifests[1]["lr"], manifests[2]["lr"]) == (1e-3, 5e-4)  # curated_lr: the curated stage's own
+    assert manifests[2]["curated_share"] == 0.5
     from trainers.llm_adapter.model import load_llm
 
     base, llm0 = load(models["sd"]), state(load_llm(str(models["llama"])))

@@ -74,3 +74,19 @@ def cycle_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size:
     """``steps`` shuffled batches drawn from a fixed set of (caption, image) pairs."""
     for take in cycle(len(pairs), steps, batch_size, seed):
         yield [pairs[i][0] for i in take], torch.stack([pairs[i][1] for i in take])
+
+
+def mixed_batches(pairs: list[tuple[str, torch.Tensor]], steps: int, batch_size: int, share: float, seed: int,
+                  languages: list[str], long_p: float, object_scale: float = 1.0
+                  ) -> Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]:
+    """``steps`` batches whose first ``round(share × batch_size)`` items cycle through ``pairs`` and
+    whose rest are fresh world renders (as in :func:`world_image_batches`): a small curated set
+    seen often, without the model forgetting what fresh data taught it. ``pairs`` get empty object
+    masks (no extra loss weight)."""
+    n_kept = max(1, min(batch_size, round(share * batch_size)))
+    kept = cycle_batches(pairs, steps, n_kept, seed)
+    fresh = world_image_batches(steps, batch_size - n_kept, seed + 1, languages, long_p,
+                                size=pairs[0][1].shape[-1], object_scale=object_scale)
+    for (texts, images), (f_texts, f_images, f_masks) in zip(kept, fresh, strict=True):
+        masks = torch.cat([torch.zeros(len(texts), 1, *images.shape[-2:]), f_masks])
+        yield [*texts, *f_texts], torch.cat([images, f_images]), masks

@@ -68,6 +68,7 @@ class Options:
     curate_keep: float = 1.0  # keep samples scoring at least this (GenEval: correct)
     curated_steps: int = 100
     curated_lr: float = 0.0  # the curated stage's learning rate; 0: the same as ``lr``
+    curated_share: float = 1.0  # of each curated-stage batch; the rest: fresh world renders (as in end2end)
     gen_steps: int = 20
     guidance: float = 1.5
     seed: int = 0
@@ -79,6 +80,8 @@ class Options:
         bad = [p for p in opts.plan if p not in STAGES]
         if bad:
             raise ValueError(f"llm-adapter: plan entries {bad} are not stages ({', '.join(STAGES)})")
+        if not 0 < opts.curated_share <= 1:
+            raise ValueError(f"llm-adapter: curated_share must be in (0, 1], got {opts.curated_share}")
         return opts
 
 
@@ -193,7 +196,12 @@ def _finetune_round(ctx: RoundContext, opts: Options, stage: str, device: str) -
             raise ValueError(f"llm-adapter curated: none of the {extra['generated']} samples of {ctx.start} passed "
                              f"the {opts.curate_suite} judges; nothing to fine-tune on")
         steps, size = opts.curated_steps, len(kept)
-        batches = data.cycle_batches(kept, steps, opts.batch_size, seed)
+        if opts.curated_share >= 1:
+            batches = data.cycle_batches(kept, steps, opts.batch_size, seed)
+        else:
+            batches = data.mixed_batches(kept, steps, opts.batch_size, opts.curated_share, seed, opts.languages,
+                                         opts.long_p, object_scale=opts.object_scale)
+        extra["curated_share"] = opts.curated_share
     lr = opts.curated_lr if stage == "curated" and opts.curated_lr > 0 else opts.lr
     losses = stages.end_to_end(pipe, batches, lr, seed, log_every=max(1, steps // 10), fg_weight=opts.fg_weight)
     check_attached(pipe)
