@@ -16,9 +16,9 @@ Round k carries out entry k of the ``plan`` (default: every skill in ``skills``,
 
 Every expert and the baseline start from the same base: the loop's first checkpoint (recorded
 in each SELMA round's manifest and read back from the start checkpoint), not the last promoted
-round, so a promoted expert never leaks into the next one. The loop still gates each round
-against the last promoted checkpoint with one rule set for all rounds; per-skill comparisons
-against the base are made from the kept runs (see ``trainers/configs/selma-world.toml``).
+round, so a promoted expert never leaks into the next one. Gate each expert on its own skill
+against that base with the loop's ``[[gate.round]]`` tables (``against = "initial"``; see
+``trainers/configs/selma-world.toml``).
 """
 
 from __future__ import annotations
