@@ -264,3 +264,19 @@ def test_training_starts_from_a_saved_model_with_rendering_workers(tiny_world_mo
     rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [(r["step"], r["batch"], r["device"]) for r in rows] == [(1, 2, "cpu"), (2, 2, "cpu")]
     assert json.loads((out / "world_model_config.json").read_text())["pixart"] == cfg["pixart"]
+
+
+def test_vae_training_writes_a_loadable_vae_with_its_latent_scale(tmp_path):
+    """train_vae: a few steps on the chosen device, then an AutoencoderKL whose config holds
+    1 / std of its latents, so the diffusion model sees unit-variance latents."""
+    from diffusers import AutoencoderKL
+
+    from trainers.world_model import train_vae
+
+    train_vae.main(["--config", "unet16", "--out", str(tmp_path / "vae"), "--steps", "2", "--batch", "4",
+                    "--device", "cpu", "--log-every", "1"])
+    vae = AutoencoderKL.from_pretrained(tmp_path / "vae")
+    _, x = sample_batch(np.random.default_rng(1), 64)
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+    assert vae.config.scaling_factor == pytest.approx(1 / float(z.std()), rel=0.25)

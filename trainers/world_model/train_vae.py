@@ -54,7 +54,7 @@ def vae_loss(vae: Any, x: torch.Tensor, kl_weight: float, gen: torch.Generator,
 @torch.no_grad()
 def latent_scale(vae: Any, rng: np.random.Generator, n: int = 256) -> float:
     _, x = sample_batch(rng, n)
-    z = vae.encode(x).latent_dist.mode()
+    z = vae.encode(x.to(vae.device)).latent_dist.mode()
     return float(1.0 / z.std())
 
 
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kl", type=float, default=1e-4, help="KL weight (per-pixel-normalised KL)")
     ap.add_argument("--edge-boost", type=float, default=10.0, help="extra L1 weight on edge pixels")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (random draws stay on the CPU)")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = build.get_config(args.config)
-    vae = build.build_vae(cfg)
+    vae = build.build_vae(cfg).to(args.device)
     print(f"VAE {build.count_params(vae)/1e6:.3f}M params, {cfg['vae']}")
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.05)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     hist: list[dict] = []
     for step in range(1, args.steps + 1):
         _, x = sample_batch(rng, args.batch)
-        loss, parts = vae_loss(vae, x, args.kl, gen, args.edge_boost)
+        loss, parts = vae_loss(vae, x.to(args.device), args.kl, gen, args.edge_boost)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     vae.eval()
     sf = latent_scale(vae, rng)
     vae.register_to_config(scaling_factor=sf)
-    vae.save_pretrained(out)
+    vae.to("cpu").save_pretrained(out)
     print(f"saved {out} (scaling_factor {sf:.4f})")
 
 
