@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--processes", type=int, default=1, metavar="N",
                    help="share the work among N processes, launched through accelerate (default 1); "
                         "under `accelerate launch`/`torchrun` the launcher's processes are used")
+    r.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per process (default: torch's own; "
+                   "on a CPU whose threads share cores, 1 can be the fastest)")
     sub.add_parser("suites", help="list the suites")
     sub.add_parser("candidates", help="list the candidate kinds")
     sub.add_parser("trainers", help="list the trainers")
@@ -120,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--images-per-prompt must be at least 1")
     if args.processes < 1:
         raise ValueError("--processes must be at least 1")
+    _check_threads(args.threads)
     if args.processes > 1 and not under_launcher():
         from bench.candidates import resolve_candidate
         from suites import resolve_suite
@@ -145,6 +148,7 @@ def _run_here(args: argparse.Namespace) -> int:
     """The run in this process: alone, or as one of a launcher's processes (only the main one prints)."""
     from bench.sharding import Processes
 
+    _set_threads(args.threads)
     procs = Processes.from_env()
     finished = False
     try:
@@ -210,6 +214,20 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be at least 1, not {threads}")
+
+
+def _set_threads(threads: int | None) -> None:
+    """``--threads``: torch's CPU threads in this process (None: leave torch's default)."""
+    _check_threads(threads)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _train(args: argparse.Namespace) -> int:
     from bench.report import print_rounds
     from trainers import resolve_trainer
@@ -217,12 +235,7 @@ def _train(args: argparse.Namespace) -> int:
 
     train_round = resolve_trainer(args.trainer)
     cfg = load_config(args.config)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, not {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     if args.rounds is not None:
         cfg.rounds = args.rounds
     progress = Progress()

@@ -68,3 +68,29 @@ def test_unscorable_images_are_named_on_stderr(tmp_path, capsys):
     assert "could not be scored" in err and "00000_0.png" in err and "missing image" in err
     data = json.loads(out)[f"images:{folder}"]["geneval-world"]
     assert data["n"] == 0 and data["overall"] is None  # nothing scored: no number, valid JSON
+
+
+def test_run_threads_option(tmp_path, monkeypatch, capsys):
+    """`gauntlet run --threads N` sets torch's CPU threads before anything is generated; 0 is an error."""
+    import torch
+
+    import bench.runner
+
+    seen = []
+    real_run = bench.runner.run
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(bench.runner, "run", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that 1 is a change wherever the test runs
+    try:
+        assert main(["run", "--candidate", "world:oracle", "--limit", "1", "--images-per-prompt", "1",
+                     "--out", str(tmp_path), "--quiet", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+    assert main(["run", "--out", str(tmp_path), "--threads", "0"]) == 2
+    assert "--threads must be at least 1, not 0" in capsys.readouterr().err and len(seen) == 1
