@@ -9,7 +9,8 @@ Round k carries out entry k of ``plan`` (default ``["align", "end2end", "curated
   recorded (``clip_from``) so a later align round can find its targets again.
 * ``"end2end"`` (stage 2): the adapter and the denoiser on (caption, image) pairs.
 * ``"curated"`` (stage 3): the same on the samples of the current model that the judges of
-  ``curate_suite`` rate correct (in the world: GenEval's exact world judges).
+  ``curate_suite`` rate correct (in the world: GenEval's exact world judges), as
+  ``curated_share`` of each batch (the rest fresh world renders; 1: the curated samples alone).
 
 World text: random world scenes, the LLM side in any of ``languages`` and inside a long prompt
 with probability ``long_p``, the CLIP side in English (``text_pairs`` = a JSONL file replaces it).
