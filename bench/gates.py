@@ -17,7 +17,8 @@ lies below, and is inconclusive when it straddles the floor. ``max_drop`` bootst
 (baseline minus candidate) over the (prompt, seed) pairs both runs judged, resampling prompts
 within categories (a paired, stratified cluster bootstrap): it passes when the drop's upper
 bound is within the margin, fails when its lower bound exceeds it, and is inconclusive
-otherwise. Inconclusive is never pass: a gate passes only when every rule passes.
+otherwise; a negative margin asks for a gain. Inconclusive is never pass: a gate passes only
+when every rule passes.
 """
 
 from __future__ import annotations

@@ -77,6 +77,9 @@ def test_max_drop_is_paired_against_the_baseline(runs):
     same = gate(runs["default"], spec, runs["default"])
     assert same.decision == "pass" and "drop +0.000" in same.results[0].reason
     assert gate(runs["default"], spec).decision == "inconclusive"  # no baseline given
+    gain = GateSpec((Rule("geneval-world", "counting", max_drop=-0.001),))  # a negative margin asks for a gain
+    assert gate(runs["oracle"], gain, runs["bad_count"]).decision == "pass"
+    assert gate(runs["default"], gain, runs["default"]).decision == "fail"  # no change is no gain
 
 
 def test_gate_cli_exit_codes(runs, rules_file, tmp_path, capsys):
