@@ -232,9 +232,10 @@ def load_config(path: Path) -> LoopConfig:
 
 
 GATE_AGAINST = ("promoted", "initial")
+GATE_KEYS = {"rule", "max_drop", "min_overall", "confidence", "against"}  # [gate] and each [[gate.round]]
 
 
-def gate_against(table: dict[str, Any], where: Path) -> tuple[str, ...]:
+def gate_against(table: dict[str, Any], where: str | Path) -> tuple[str, ...]:
     """``[gate] against``: "promoted" (default), "initial", or a list of both."""
     raw = table.get("against", "promoted")
     values = (raw,) if isinstance(raw, str) else tuple(raw)
@@ -244,10 +245,10 @@ def gate_against(table: dict[str, Any], where: Path) -> tuple[str, ...]:
     return values
 
 
-def gate_spec(table: dict[str, Any], suites: list[str], where: Path) -> GateSpec:
+def gate_spec(table: dict[str, Any], suites: list[str], where: str | Path) -> GateSpec:
     """The ``[gate]`` table: ``[[gate.rule]]`` rules as in a rules file, and two shorthands,
     ``max_drop`` (on every suite's overall) and ``min_overall = {suite = floor}``."""
-    unknown = set(table) - {"rule", "max_drop", "min_overall", "confidence", "against", "round"}
+    unknown = set(table) - GATE_KEYS - {"round"}
     if unknown:
         raise ValueError(f"{where}: unknown key(s) in [gate]: {', '.join(sorted(unknown))}")
     rules: dict[str, dict[str, Any]] = {}
@@ -265,13 +266,13 @@ def gate_spec(table: dict[str, Any], suites: list[str], where: Path) -> GateSpec
     return parse_rules({"confidence": table.get("confidence", CONFIDENCE), "rule": listed}, f"{where} [gate]")
 
 
-def round_gates(table: dict[str, Any], suites: list[str], where: Path) -> tuple[RoundGate, ...]:
+def round_gates(table: dict[str, Any], suites: list[str], where: str | Path) -> tuple[RoundGate, ...]:
     """``[[gate.round]]`` tables: ``rounds = [..]``, ``against`` (default "promoted") and
     ``[[gate.round.rule]]`` rules (or the ``max_drop`` / ``min_overall`` shorthands)."""
     out = []
     for i, raw in enumerate(table.get("round", [])):
-        at = Path(f"{where} [[gate.round]] {i + 1}")
-        unknown = set(raw) - {"rounds", "rule", "max_drop", "min_overall", "confidence", "against"}
+        at = f"{where} [[gate.round]] {i + 1}"
+        unknown = set(raw) - GATE_KEYS - {"rounds"}
         if unknown:
             raise ValueError(f"{at}: unknown key(s) {', '.join(sorted(unknown))}")
         rounds = raw.get("rounds")
