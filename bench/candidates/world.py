@@ -29,8 +29,8 @@ class WorldCandidate:
 
     batch_size = 64
 
-    def __init__(self, spec: str, rates: ErrorRates | None = None, size: int = 64) -> None:
-        self.spec, self.rates, self.size = spec, rates or ErrorRates(), size
+    def __init__(self, spec: str, rates: ErrorRates | None = None, size: int = 64, object_scale: float = 1.0) -> None:
+        self.spec, self.rates, self.size, self.object_scale = spec, rates or ErrorRates(), size, object_scale
 
     def scene_for(self, text: str, seed: int) -> SceneSpec:
         scene = parse_any(text) or FREE_SCENE  # English, French, or buried in a long prompt
@@ -47,7 +47,8 @@ class WorldCandidate:
         for prompt, seed in requests:
             rng = np.random.default_rng(stable_seed("world", prompt.text, seed))
             try:
-                out.append(paint(layout(self.scene_for(prompt.text, seed), rng, self.size), rng))
+                scene = layout(self.scene_for(prompt.text, seed), rng, self.size, scale=self.object_scale)
+                out.append(paint(scene, rng))
             except LayoutError as e:
                 out.append(GenerationFailure(f"prompt {prompt.id}: {e}"))
         return out
@@ -74,6 +75,7 @@ BASE_SAMPLING = "steps=20,guidance=1.5,batch=32"  # how the model card's scores 
 
 
 @register_candidate_kind("world", "world:oracle  |  world:noisy:count=0.2,color=0.1,missing=0.05,position=0.1  |  "
+                         "world:oracle:object_scale=1.8  (objects drawn as large as world:base's training renders)  |  "
                          "world:noisy:extra=0.3,bias=red:0.8  (induced bias in free choices)  |  "
                          "world:base  (the world diffusion model)  |  world:noise  (pure-noise images)")
 def _world(rest: str, spec: str) -> WorldCandidate | NoiseCandidate | DiffusersCandidate:
@@ -86,15 +88,17 @@ def _world(rest: str, spec: str) -> WorldCandidate | NoiseCandidate | DiffusersC
         return DiffusersCandidate(spec, str(BASE_MODEL), options)
     options = parse_options(opts, spec)
     size = take(options, "size", int, 64, spec)
+    if name in ("oracle", "noisy"):  # object_scale: draw objects larger, as world:base was trained to
+        scale = take(options, "object_scale", float, 1.0, spec)
     if name == "oracle":
         if options:
-            raise ValueError(f"world:oracle takes only size=N, got {', '.join(options)} in {spec!r}")
-        return WorldCandidate(spec, None, size)
+            raise ValueError(f"world:oracle takes only size=N and object_scale=X, got {', '.join(options)} in {spec!r}")
+        return WorldCandidate(spec, None, size, scale)
     if name == "noise":
         if options:
             raise ValueError(f"world:noise takes only size=N, got {', '.join(options)} in {spec!r}")
         return NoiseCandidate(spec, size)
     if name == "noisy":
-        return WorldCandidate(spec, ErrorRates.parse(",".join(f"{k}={v}" for k, v in options.items())), size)
+        return WorldCandidate(spec, ErrorRates.parse(",".join(f"{k}={v}" for k, v in options.items())), size, scale)
     raise ValueError(f"unknown world candidate {spec!r}; "
                      "use world:oracle, world:noisy:KIND=RATE,..., world:noise or world:base")
