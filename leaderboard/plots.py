@@ -69,35 +69,66 @@ def category_chart(suite: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> st
         return _svg(fig, f"cat-{suite}")
 
 
+Point = tuple[float, float, float, float, str]  # x, overall, interval low, interval high, decision
+
+
+def _points(baseline: dict[str, Any] | None, rounds: Sequence[dict[str, Any]],
+            x_key: str | None) -> dict[str, list[Point]]:
+    """Per suite, one point per round (round 0: the initial checkpoint, at x = 0)."""
+    points: dict[str, list[Point]] = {}
+    for idx, scores, decision, manifest in [(0, baseline, "promote", {})] + [
+            (r.get("idx"), r.get("scores"), r.get("decision"), r.get("manifest") or {}) for r in rounds]:
+        x = _num(manifest.get(x_key, 0 if idx == 0 else None)) if x_key else float(idx)
+        for suite, res in (scores or {}).items():
+            ci = res.get("ci") or [None, None]
+            points.setdefault(suite, []).append((x, _num(res.get("overall")), _num(ci[0]), _num(ci[1]),
+                                                 str(decision or "")))
+    return points
+
+
+def _curve(ax: Any, pts: list[Point], color: str, label: str) -> None:
+    """One line with 95% error bars; rejected rounds get a red x."""
+    err = [[max(p[1] - p[2], 0) if not math.isnan(p[2]) else 0 for p in pts],
+           [max(p[3] - p[1], 0) if not math.isnan(p[3]) else 0 for p in pts]]
+    ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=err, color=color, marker="o", capsize=3,
+                label=_label(label), linewidth=1.2)
+    bad = [p for p in pts if p[4] == "reject"]
+    if bad:
+        ax.scatter([p[0] for p in bad], [p[1] for p in bad], marker="x", s=80, color="crimson", zorder=3)
+
+
 def rounds_chart(baseline: dict[str, Any] | None, rounds: Sequence[dict[str, Any]], salt: str,
                  x_key: str | None = None, x_label: str = "") -> str:
     """Overall score per suite over rounds (round 0: the initial checkpoint); rejected rounds marked x.
     With ``x_key``, the x axis is that field of each round's data manifest (round 0 at 0), e.g.
     Edgen's ``advanced_images``: the score against the advanced-model images used so far."""
-    points: dict[str, list[tuple[float, float, float, float, str]]] = {}
-    for idx, scores, decision, manifest in [(0, baseline, "promote", {})] + [
-            (r.get("idx"), r.get("scores"), r.get("decision"), r.get("manifest") or {}) for r in rounds]:
-        x = _num(manifest.get(x_key, 0 if idx == 0 else None)) if x_key else float(idx)
-        for suite, res in (scores or {}).items():
-            v = _num(res.get("overall"))
-            ci = res.get("ci") or [None, None]
-            points.setdefault(suite, []).append((x, v, _num(ci[0]), _num(ci[1]), str(decision or "")))
+    points = _points(baseline, rounds, x_key)
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(7.5, 3.4))
         ax = fig.subplots()
         for k, (suite, pts) in enumerate(points.items()):
-            color = f"C{k % 10}"
-            xs = [p[0] for p in pts]
-            ys = [p[1] for p in pts]
-            err = [[max(p[1] - p[2], 0) if not math.isnan(p[2]) else 0 for p in pts],
-                   [max(p[3] - p[1], 0) if not math.isnan(p[3]) else 0 for p in pts]]
-            ax.errorbar(xs, ys, yerr=err, color=color, marker="o", capsize=3, label=_label(suite), linewidth=1.2)
-            bad = [p for p in pts if p[4] == "reject"]
-            if bad:
-                ax.scatter([p[0] for p in bad], [p[1] for p in bad], marker="x", s=80, color="crimson", zorder=3)
+            _curve(ax, pts, f"C{k % 10}", suite)
         ax.set_xlabel(x_label or "round (0 = initial checkpoint; x = rejected)")
         ax.set_ylabel("overall (95% interval)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         if points:
             ax.legend(fontsize=8, frameon=False)
+        return _svg(fig, salt)
+
+
+def loops_chart(loops: Sequence[tuple[str, dict[str, Any] | None, Sequence[dict[str, Any]]]], suite: str,
+                salt: str, x_key: str, x_label: str) -> str:
+    """Several loops on one axis: ``suite``'s overall score of each (label, baseline, rounds) against
+    ``x_key`` of its round manifests, e.g. Edgen with its director against the uncurated baseline,
+    both against the advanced-model images used."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(7.5, 3.8))
+        ax = fig.subplots()
+        for k, (label, baseline, rounds) in enumerate(loops):
+            pts = _points(baseline, rounds, x_key).get(suite)
+            if pts:
+                _curve(ax, pts, f"C{k % 10}", label)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(f"{suite} overall (95% interval)")
+        ax.legend(fontsize=8, frameon=False)
         return _svg(fig, salt)

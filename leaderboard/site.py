@@ -20,9 +20,9 @@ from markupsafe import Markup
 from PIL import Image
 
 from bench.store import stored_image_path
-from leaderboard.data import Run, Sample, discover, load_samples, page_name
+from leaderboard.data import Run, Sample, Training, discover, load_samples, page_name
 from leaderboard.evidence import evidence
-from leaderboard.plots import category_chart, rounds_chart
+from leaderboard.plots import category_chart, loops_chart, rounds_chart
 
 THUMB_SIZE = 192
 PAGE_PROMPTS = 200  # prompts per evidence page: a TIFA-size run would make one page of 4,000
@@ -132,6 +132,24 @@ def _paged(run: Run, suite: dict[str, Any], groups: list[dict[str, Any]], per_pa
             for k, chunk in enumerate(chunks)]
 
 
+def _spends(t: Training) -> bool:
+    return bool(t.rounds) and all("advanced_images" in r["manifest"] for r in t.rounds)
+
+
+def _spend_comparisons(trainings: list[Training]) -> list[dict[str, Any]]:
+    """With two or more Edgen-style loops: per suite they share, one chart of every loop's score
+    against the advanced-model images it used (director against the uncurated baseline, say)."""
+    loops = [t for t in trainings if _spends(t)]
+    if len(loops) < 2:
+        return []
+    suites = [s for s in dict.fromkeys(k for t in loops for k in (t.baseline or {}))
+              if all(s in (t.baseline or {}) for t in loops)]
+    return [{"suite": s, "chart": Markup(loops_chart([(t.rel, t.baseline, t.rounds) for t in loops], s,
+                                                     salt=f"spend-{s}", x_key="advanced_images",
+                                                     x_label="advanced-model images used (x = rejected)"))}
+            for s in suites]
+
+
 def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboard",
                thumb_size: int = THUMB_SIZE, page_prompts: int = PAGE_PROMPTS) -> BuildSummary:
     """Read every run and round loop under ``runs_dir`` and write the site into ``site_dir``."""
@@ -161,7 +179,7 @@ def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboar
                                      encoding="utf-8")
         pages.append(name)
 
-    write("index.html", "index.html", runs=runs)
+    write("index.html", "index.html", runs=runs, spend_charts=_spend_comparisons(trainings))
     for s in suites:
         rows = [r for r in runs if s["name"] in r.results]
         cats = list(dict.fromkeys(c for r in rows for c in (r.results[s["name"]].get("categories") or {})))
@@ -184,7 +202,7 @@ def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboar
     for t in trainings:
         chart = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page))
         spend = None  # Edgen: the score against the advanced-model images used so far
-        if t.rounds and all("advanced_images" in r["manifest"] for r in t.rounds):
+        if _spends(t):
             spend = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page + "-spend", x_key="advanced_images",
                                         x_label="advanced-model images used (x = rejected)"))
         names = list(dict.fromkeys([*(t.baseline or {})] + [k for r in t.rounds for k in (r["scores"] or {})]))

@@ -122,6 +122,8 @@ def site(tmp_path_factory):
          "reason": IMG, "baseline": None, "threshold": {"min": 0.5}}]}))
     write_loop(runs / "train" / "work", {k: v.to_json() for k, v in outcomes[0].results.items()})
     write_loop(runs / "train" / "edgen", {k: v.to_json() for k, v in outcomes[0].results.items()}, [40, 90])
+    write_loop(runs / "train" / "edgen-uncurated", {k: v.to_json() for k, v in outcomes[0].results.items()},
+               [40, 90])
     out = root / "site"
     t0 = time.perf_counter()
     assert main(["leaderboard", str(runs), "-o", str(out)]) == 0
@@ -155,7 +157,7 @@ def test_site_layout_and_thumbnails(site):
     assert "index.html" in names
     assert sum(n.startswith("suite-") for n in names) == 4
     assert sum(n.startswith("candidate-") for n in names) == 3
-    assert sum(n.startswith("training-") for n in names) == 2
+    assert sum(n.startswith("training-") for n in names) == 3
     assert (root / "static" / "site.css").is_file() and (root / "static" / "site.js").is_file()
     hashes = set()
     for store in site["runs"].rglob("store.sqlite"):
@@ -383,6 +385,13 @@ def test_edgen_training_page_plots_score_against_advanced_images(site):
     plain = next(site["root"].glob("training-train-work-*.html")).read_text()
     assert '<figure class="chart" id="spend">' in edgen and "advanced-model images used" in edgen
     assert 'id="spend"' not in plain
+
+
+def test_index_compares_edgen_loops_on_advanced_images(site):
+    """Two loops that count advanced images: the index draws both on one chart per shared suite."""
+    index = (site["root"] / "index.html").read_text()
+    assert index.count('<figure class="chart spend-compare">') == 3  # geneval-, tifa-, dsg-world
+    assert "each loop's overall score against the advanced-model images" in index
 
 
 def test_large_suites_page_their_evidence(site, tmp_path):
