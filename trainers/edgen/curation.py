@@ -121,20 +121,21 @@ def curate(ctx: RoundContext, opts: Options, state: State, cache: ImageCache, ad
 
 
 def reference_budget(opts: Options, index: int) -> int:
-    """Advanced images the ``budget_from`` loop had used by the end of round ``index``."""
+    """Advanced images the ``budget_from`` loop had used by the end of round ``index``, times
+    ``budget_scale`` (rounded)."""
     path = Path(opts.budget_from) / "edgen" / f"state-{index:03d}.json"
     if not path.exists():
         raise ValueError(f"edgen uncurated: budget_from has no state for round {index} ({path}); "
                          "run the director loop that far first")
-    return len(json.loads(path.read_text())["paid"])
+    return round(opts.budget_scale * len(json.loads(path.read_text())["paid"]))
 
 
 def uncurated(ctx: RoundContext, opts: Options, state: State, writer: EdgenWriter) -> dict[str, Any]:
     """The baseline's steps 1-4: random expansions, up to the director loop's budget when given.
 
     With a budget, the sample is expanded in random order, then the rest of the set, then the
-    new prompts themselves, until the round's images reach the director loop's count (the last
-    expansion is cut to fit) or the writer has nothing new."""
+    new prompts themselves, until the round's images reach the director loop's count times
+    ``budget_scale`` (the last expansion is cut to fit) or the writer has nothing new."""
     rng = np.random.default_rng(stable_seed("edgen-uncurated", opts.seed, ctx.index))
     sampled = sample_prompts(state, opts, ctx.index)
     paid = set(state.paid)

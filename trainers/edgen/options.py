@@ -36,6 +36,7 @@ class Options:
     lm_temperature: float = 1.0
     lm_max_new_tokens: int = 200
     budget_from: str = ""
+    budget_scale: float = 1.0  # uncurated: spend budget_scale x budget_from's images by each round (3: the claim)
     expand_p: float = 0.5
     steps: int = 100
     batch_size: int = 16
@@ -63,6 +64,7 @@ class Options:
                   (0 < o.sample_frac <= 1 and 0 <= o.mutate_p <= 1 and 0 <= o.expand_p <= 1,
                    "sample_frac must be in (0, 1], mutate_p and expand_p in [0, 1]"),
                   (o.fg_weight >= 0, "fg_weight must be >= 0"),
+                  (o.budget_scale > 0, f"budget_scale must be > 0, not {o.budget_scale!r}"),
                   (o.expand_k >= 0 and o.images_per_prompt >= 1 and o.steps >= 1 and o.batch_size >= 1,
                    "expand_k >= 0, images_per_prompt, steps and batch_size >= 1")]
         for ok, msg in checks:

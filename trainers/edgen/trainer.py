@@ -15,7 +15,7 @@
 
 ``mode = "uncurated"`` is the baseline: no base renders and no director; random prompts of the
 sample are expanded (model drawn uniformly) until the round has spent the advanced-image budget
-that the director loop in ``budget_from`` had spent by the same round, or, without
+that the director loop in ``budget_from`` had spent by the same round (times ``budget_scale``), or, without
 ``budget_from``, each sampled prompt with probability ``expand_p``. Nothing is deleted.
 
 Prompts that start the set (``prompts``, ``prompts_file``, or ``initial_prompts`` written by the
@@ -105,7 +105,7 @@ def batches(pairs: list[tuple[str, Path]], opts: Options, size: int, seed: int):
 
 @register_trainer("edgen", "EvolveDirector: a director (world judges or a VLM) curates advanced-model images "
                   "for the base; options: advanced, mode, director, writer, sample_frac, expand_k, mutate_p, "
-                  "steps, lr, batch_size, seed, budget_from (see trainers/edgen/trainer.py)")
+                  "steps, lr, batch_size, seed, budget_from, budget_scale (see trainers/edgen/trainer.py)")
 def train_round(ctx: RoundContext) -> dict[str, Any]:
     opts = Options.from_dict(ctx.options)
     root = ctx.out.parent / "edgen"
