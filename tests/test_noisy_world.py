@@ -1,8 +1,12 @@
 """World candidates score what their error rates imply, through the normal runner."""
 
+import numpy as np
 import pytest
 
+from bench.candidates import resolve_candidate
 from bench.runner import run
+from bench.types import Prompt
+from bench.world.detect import foreground
 from bench.world.noise import ErrorRates, expected_geneval
 
 TARGETS = {
@@ -52,19 +56,13 @@ def test_rates_combine_independently(tmp_path):
 
 def test_object_scale_draws_larger_objects_that_still_score(tmp_path):
     """``object_scale`` (world:base's training renders) enlarges objects; the judges still accept them."""
-    import numpy as np
-
-    from bench.candidates import resolve_candidate
-    from bench.types import Prompt
-    from bench.world.detect import foreground
-
     requests = [(Prompt(f"p{i}", "a photo of a red circle", "colors"), i) for i in range(16)]
 
-    def colored_share(spec: str) -> float:  # share of the canvas the detector finds as object
+    def object_share(spec: str) -> float:  # share of the canvas the detector finds as object
         images = resolve_candidate(spec).generate(requests)
         return float(np.mean([foreground(im).mean() for im in images]))
 
-    assert colored_share("world:oracle:object_scale=1.8") > 2.0 * colored_share("world:oracle")
+    assert object_share("world:oracle:object_scale=1.8") > 2.0 * object_share("world:oracle")
     result = run("world:noisy:count=0.5,object_scale=1.8", ["geneval-world"], tmp_path, images_per_prompt=4,
                  limit=20).results["geneval-world"]
     assert result.categories["single_object"].score == 1.0 and result.categories["colors"].score == 1.0
