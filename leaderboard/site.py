@@ -132,8 +132,11 @@ def _paged(run: Run, suite: dict[str, Any], groups: list[dict[str, Any]], per_pa
             for k, chunk in enumerate(chunks)]
 
 
+SPEND_AXIS = {"x_key": "advanced_images", "x_label": "advanced-model images used (x = rejected)"}  # Edgen's budget
+
+
 def _spends(t: Training) -> bool:
-    return bool(t.rounds) and all("advanced_images" in r["manifest"] for r in t.rounds)
+    return bool(t.rounds) and all(SPEND_AXIS["x_key"] in r["manifest"] for r in t.rounds)
 
 
 def _spend_comparisons(trainings: list[Training]) -> list[dict[str, Any]]:
@@ -145,8 +148,7 @@ def _spend_comparisons(trainings: list[Training]) -> list[dict[str, Any]]:
     suites = [s for s in dict.fromkeys(k for t in loops for k in (t.baseline or {}))
               if all(s in (t.baseline or {}) for t in loops)]
     return [{"suite": s, "chart": Markup(loops_chart([(t.rel, t.baseline, t.rounds) for t in loops], s,
-                                                     salt=f"spend-{s}", x_key="advanced_images",
-                                                     x_label="advanced-model images used (x = rejected)"))}
+                                                     salt=f"spend-{s}", **SPEND_AXIS))}
             for s in suites]
 
 
@@ -203,8 +205,7 @@ def build_site(runs_dir: Path, site_dir: Path, title: str = "gauntlet leaderboar
         chart = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page))
         spend = None  # Edgen: the score against the advanced-model images used so far
         if _spends(t):
-            spend = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page + "-spend", x_key="advanced_images",
-                                        x_label="advanced-model images used (x = rejected)"))
+            spend = Markup(rounds_chart(t.baseline, t.rounds, salt=t.page + "-spend", **SPEND_AXIS))
         names = list(dict.fromkeys([*(t.baseline or {})] + [k for r in t.rounds for k in (r["scores"] or {})]))
         write(t.page, "training.html", training=t, chart=chart, spend_chart=spend, round_suites=names)
     made = sum(1 for v in thumbs.made.values() if v)
