@@ -244,3 +244,33 @@ def test_object_weight_reaches_the_lora_loss(tiny_pipes):
     plain = first_loss(0.0)
     assert first_loss(0.0) == pytest.approx(plain, rel=1e-6)
     assert first_loss(9.0) != pytest.approx(plain, rel=1e-3)
+
+
+def test_world_filter_keeps_only_images_the_judges_pass(tiny_pipes, tmp_path):
+    """``image_filter = "world"``: a faithful render stays, a miscoloured one and a prompt outside
+    the world grammar go; a skill left with no image stops the round, naming the skill."""
+    from bench.candidates import resolve_candidate
+    from bench.types import Prompt
+    from trainers import resolve_trainer
+    from trainers.loop import RoundContext
+    from trainers.selma.trainer import world_filter
+
+    def as_tensor(spec, prompt, seed):
+        img = resolve_candidate(spec).generate([(Prompt("x", prompt, "c"), seed)])[0]
+        return torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
+
+    prompt = "a photo of a red circle"
+    good = [(prompt, as_tensor("world:oracle", prompt, s)) for s in (1, 2)]
+    bad = (prompt, as_tensor("world:noisy:color=1.0", prompt, 3))
+    outside = ("a watercolour of a lighthouse", good[0][1])
+    kept = world_filter([good[0], bad, good[1], outside])
+    assert [p for p, _ in kept] == [prompt, prompt]
+    assert all(k[1] is g[1] for k, g in zip(kept, good, strict=True))
+
+    opts = dict(skills=["colors"], prompts_per_skill=2, rouge_threshold=0.95, images_per_prompt=1, gen_steps=2,
+                steps=2, batch_size=2, rank=4, image_filter="world")
+    with pytest.raises(ValueError, match="passed none of skill 'colors'"):  # random weights draw no red circle
+        resolve_trainer("selma")(RoundContext(1, str(tiny_pipes["sd"]), tmp_path / "r", None, opts))
+    with pytest.raises(ValueError, match="image_filter must be one of none, world"):
+        resolve_trainer("selma")(RoundContext(1, str(tiny_pipes["sd"]), tmp_path / "r", None,
+                                              dict(opts, image_filter="vqa")))

@@ -5,7 +5,9 @@ Round k carries out entry k of the ``plan`` (default: every skill in ``skills``,
 
 * a skill name: write ``prompts_per_skill`` prompts for the skill, generate
   ``images_per_prompt`` images per prompt with the base model (or with ``image_source``, a
-  pipeline folder or ``world:base``, for weak-to-strong), train a fresh LoRA expert on them for
+  pipeline folder or ``world:base``, for weak-to-strong; with ``image_filter = "world"`` only
+  the images the exact world judges pass are kept, a departure from SELMA, which keeps every
+  image), train a fresh LoRA expert on them for
   ``steps`` steps, and save the base with the expert fused (weight 1) as the round's checkpoint,
   the expert's weights in ``selma/expert`` and the prompts in ``selma/prompts.json``;
 * ``"merge"``: merge the latest expert of every skill (found in this loop's round folders, or
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from trainers.selma.prompts import make_writer
 from trainers.selma.skills import WORLD_SKILLS, get_skill
 
 EXPERT_DIR = "selma/expert"
+IMAGE_FILTERS = ("none", "world")
 PROMPT_FILE = "selma/prompts.json"
 
 
@@ -53,6 +57,7 @@ class Options:
     lm_max_new_tokens: int = 400
     images_per_prompt: int = 1
     image_source: str = ""  # "" = the model being tuned; else a pipeline (weak-to-strong)
+    image_filter: str = "none"  # none (as SELMA) | world: keep the images geneval-world's judge passes
     gen_steps: int = 20
     guidance: float = 7.5
     size: int | None = None
@@ -80,6 +85,9 @@ class Options:
             opts.rouge_threshold = None
         if opts.merge not in lora.METHODS:
             raise ValueError(f"selma: merge must be one of {', '.join(lora.METHODS)}, not {opts.merge!r}")
+        if opts.image_filter not in IMAGE_FILTERS:
+            raise ValueError(f"selma: image_filter must be one of {', '.join(IMAGE_FILTERS)}, "
+                             f"not {opts.image_filter!r}")
         return opts
 
     @property
@@ -135,10 +143,33 @@ def skill_data(skills: list[str], base: str, opts: Options, device: str
     gen_pipe = _load(source, device)
     data = []
     for s in skills:
-        data += generate_images(gen_pipe, prompts[s], opts.images_per_prompt,
-                                stable_seed("selma-images", opts.seed, s), opts.gen_steps, opts.guidance,
-                                opts.size, opts.gen_batch)
+        images = generate_images(gen_pipe, prompts[s], opts.images_per_prompt,
+                                 stable_seed("selma-images", opts.seed, s), opts.gen_steps, opts.guidance,
+                                 opts.size, opts.gen_batch)
+        if opts.image_filter == "world":
+            images = world_filter(images)
+            stats[s]["images_kept"] = len(images)
+            if not images:
+                raise ValueError(f"selma: the world judges passed none of skill {s!r}'s "
+                                 f"{len(prompts[s]) * opts.images_per_prompt} images (image_filter = \"world\")")
+        data += images
     return data, prompts, stats
+
+
+def world_filter(images: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+    """The (prompt, image) pairs whose image geneval-world's judge passes for its prompt (the world
+    director's verdict; a prompt outside the world grammar is dropped)."""
+    from torchvision.transforms.functional import to_pil_image
+
+    from trainers.edgen.world_judge import WorldDirector
+
+    judge = WorldDirector()
+    kept = []
+    for prompt, group in groupby(images, key=lambda pair: pair[0]):
+        group = list(group)
+        scores = judge.scores(prompt, [to_pil_image((im + 1) / 2) for _, im in group]) or []
+        kept += [pair for pair, (verdict, _) in zip(group, scores, strict=False) if verdict == 1.0]
+    return kept
 
 
 def _train_round(ctx: RoundContext, opts: Options, step: str, base: str) -> dict[str, Any]:
@@ -159,6 +190,7 @@ def _train_round(ctx: RoundContext, opts: Options, step: str, base: str) -> dict
             "base": base, "writer": opts.writer, "image_source": opts.image_source or "self",
             "prompts_requested": opts.prompts_per_skill, "prompts": {s: len(p) for s, p in prompts.items()},
             "writer_stats": stats, "images_per_prompt": opts.images_per_prompt, "images": len(data),
+            "image_filter": opts.image_filter,
             "data_size": len(data), "steps": steps, "batch_size": opts.batch_size, "lr": opts.lr,
             "fg_weight": opts.fg_weight, "rank": opts.rank,
             "alpha": opts.alpha if opts.alpha is not None else opts.rank, "seed": opts.seed,
@@ -199,6 +231,7 @@ def _merge_round(ctx: RoundContext, opts: Options, base: str) -> dict[str, Any]:
 
 @register_trainer("selma", "SELMA: per-skill LoRA experts on self-generated images, then merged (1/N); options: "
                   "skills, plan, writer, prompts_per_skill, rouge_threshold, images_per_prompt, image_source, "
+                  "image_filter, "
                   "steps, batch_size, lr, rank, alpha, merge, density (see trainers/selma/trainer.py)")
 def train_round(ctx: RoundContext) -> dict[str, Any]:
     opts = Options.from_dict(ctx.options)
