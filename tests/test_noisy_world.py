@@ -14,6 +14,7 @@ TARGETS = {
     "color": {"colors", "color_attr"},
     "position": {"position"},
     "missing": {"single_object", "two_object", "counting", "colors", "position", "color_attr"},
+    "pair_missing": {"two_object", "position", "color_attr"},
 }
 
 

@@ -2,9 +2,11 @@
 
 Each kind is a separate draw per image: ``count`` changes an explicit number by one,
 ``color`` recolours a group whose colour the prompt names, ``missing`` drops one group,
-``position`` flips the asked relation. A kind with nothing to act on (no number, no named
-colour, no relation) does nothing, so each rate hits only the GenEval tasks it concerns and
-the expected scores are known in advance (:func:`expected_geneval`).
+``position`` flips the asked relation, ``pair_missing`` drops one group of a scene with two or
+more (single-group prompts stay right: it hits two objects, position and colour attribution). A
+kind with nothing to act on (no number, no named colour, no relation, a single group) does
+nothing, so each rate hits only the GenEval tasks it concerns and the expected scores are known in
+advance (:func:`expected_geneval`).
 
 Draws come from :func:`error_draws`: per prompt and kind a random offset plus a golden-ratio
 step per seed (a low-discrepancy sequence), so the images of one prompt err at close to the
@@ -28,7 +30,7 @@ from bench.world.render import stable_seed
 from bench.world.scene import COLORS, OPPOSITE, ObjectSpec, Relation, SceneSpec
 from bench.world.shapes import SHAPES
 
-KINDS = ("count", "color", "missing", "position")  # errors against what the prompt asks
+KINDS = ("count", "color", "missing", "position", "pair_missing")  # errors against what the prompt asks
 FREE_KINDS = ("extra", "bias")  # bias in what the prompt leaves free
 
 
@@ -38,6 +40,7 @@ class ErrorRates:
     color: float = 0.0
     missing: float = 0.0
     position: float = 0.0
+    pair_missing: float = 0.0
     extra: float = 0.0             # probability of one unprompted object
     bias: str | None = None        # the colour a free colour choice favours ...
     bias_rate: float = 0.0         # ... with this probability
@@ -142,17 +145,20 @@ def apply_errors(spec: SceneSpec, rates: ErrorRates, draws: dict[str, float], rn
         spec = SceneSpec(spec.objects, flipped)
     if draws["missing"] < rates.missing and spec.objects:
         spec = spec.without(int(picks[1] * len(spec.objects)))
+    if draws["pair_missing"] < rates.pair_missing and len(spec.objects) >= 2:
+        spec = spec.without(int(picks[1] * len(spec.objects)))
     return spec
 
 
 def expected_geneval(rates: ErrorRates) -> dict[str, float]:
     """The GenEval-world task scores a perfect judge gives a candidate with these rates."""
     keep = 1.0 - rates.missing
+    pair = keep * (1.0 - rates.pair_missing)  # scenes of two groups
     return {
         "single_object": keep,
-        "two_object": keep,
+        "two_object": pair,
         "counting": keep * (1 - rates.count),
         "colors": keep * (1 - rates.color),
-        "position": keep * (1 - rates.position),
-        "color_attr": keep * (1 - rates.color),
+        "position": pair * (1 - rates.position),
+        "color_attr": pair * (1 - rates.color),
     }
