@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 from bench.candidates.diffusers_pipeline import pipeline_call_options
+from bench.types import Prompt
 
 
 def stable_seed(*parts: object) -> int:
@@ -33,3 +37,17 @@ def generate_images(pipe, prompts: list[str], per_prompt: int, seed: int, steps:
             images = pipe([p for p, _ in chunk], generator=gens, **kw).images
         out += [(p, im.float().cpu().clamp(0, 1) * 2 - 1) for (p, _), im in zip(chunk, images, strict=True)]
     return out
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """An image in [-1, 1] of shape (3, H, W) (as :func:`generate_images` returns) as 8-bit RGB."""
+    return Image.fromarray(((image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
+
+
+def keep_judged(images: list[tuple[str, torch.Tensor]], prompts: dict[str, Prompt], judge: Callable,
+                keep: float = 1.0) -> tuple[list[tuple[str, torch.Tensor]], list[float]]:
+    """The (prompt text, image) pairs that ``judge`` (a suite's: batch of (Prompt, seed, PIL image)
+    -> [(score, details)]) scores at least ``keep``, judging each image against ``prompts[text]``;
+    and every image's score."""
+    scores = [s for s, _ in judge([(prompts[t], 0, to_pil(im)) for t, im in images])]
+    return [pair for pair, s in zip(images, scores, strict=True) if s >= keep], scores

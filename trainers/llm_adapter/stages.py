@@ -21,7 +21,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from bench.types import Prompt
 from trainers.finetune import cycle, denoiser_of, finetune
 from trainers.llm_adapter.model import AdaptedTextEncoder
-from trainers.sampling import generate_images
+from trainers.sampling import generate_images, keep_judged
 
 NORM_WEIGHT = 2e-5  # the reference's weight on the squared difference of vector norms
 SHORT = 32  # LLM tokens: texts up to this long are batched apart from longer ones
@@ -116,12 +116,6 @@ def curate(pipe, prompts: list[Prompt], judge: Callable, per_prompt: int, seed: 
     """Generate ``per_prompt`` images per prompt with ``pipe``, score them with ``judge`` (a suite's
     ``judge``: batch of (Prompt, seed, PIL image) → [(score, details)]) and keep the best: every
     sample scoring at least ``keep``. Returns the kept (prompt text, image) pairs and counts."""
-    from PIL import Image
-
     images = generate_images(pipe, [p.text for p in prompts], per_prompt, seed, steps, guidance, batch=batch)
-    by_text = {p.text: p for p in prompts}
-    pil = [Image.fromarray(((im.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
-           for _, im in images]
-    scores = [s for s, _ in judge([(by_text[t], 0, p) for (t, _), p in zip(images, pil, strict=True)])]
-    kept = [pair for pair, s in zip(images, scores, strict=True) if s >= keep]
+    kept, scores = keep_judged(images, {p.text: p for p in prompts}, judge, keep)
     return kept, {"generated": len(images), "kept": len(kept), "mean_score": float(np.mean(scores))}

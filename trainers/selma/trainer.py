@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import torch
 from bench.device import resolve_device
 from trainers import register_trainer
 from trainers.loop import RoundContext, resolve_checkpoint, trainer_options
-from trainers.sampling import generate_images, stable_seed
+from trainers.sampling import generate_images, keep_judged, stable_seed
 from trainers.selma import lora
 from trainers.selma.prompts import make_writer
 from trainers.selma.skills import WORLD_SKILLS, get_skill
@@ -157,18 +156,18 @@ def skill_data(skills: list[str], base: str, opts: Options, device: str
 
 
 def world_filter(images: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
-    """The (prompt, image) pairs whose image geneval-world's judge passes for its prompt (the world
-    director's verdict; a prompt outside the world grammar is dropped)."""
-    from torchvision.transforms.functional import to_pil_image
+    """The (prompt, image) pairs whose image geneval-world's judge passes for its prompt, judged
+    against the GenEval row its world scene makes; a prompt outside the world grammar is dropped."""
+    from bench.types import Prompt
+    from bench.world.grammar import geneval_row, parse_prompt
+    from suites import resolve_suite
+    from trainers.edgen.world_judge import scene_task
 
-    from trainers.edgen.world_judge import WorldDirector
-
-    judge = WorldDirector()
-    kept = []
-    for prompt, group in groupby(images, key=lambda pair: pair[0]):
-        group = list(group)
-        scores = judge.scores(prompt, [to_pil_image((im + 1) / 2) for _, im in group]) or []
-        kept += [pair for pair, (verdict, _) in zip(group, scores, strict=False) if verdict == 1.0]
+    scenes = {t: parse_prompt(t) for t, _ in images}
+    rows = {t: geneval_row(scene_task(sc), sc) for t, sc in scenes.items() if sc is not None}
+    prompts = {t: Prompt("selma", t, row["tag"], row) for t, row in rows.items()}
+    kept, _ = keep_judged([pair for pair in images if pair[0] in prompts], prompts,
+                          resolve_suite("geneval-world").judge)
     return kept
 
 
